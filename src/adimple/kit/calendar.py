@@ -1,0 +1,161 @@
+"""Bank business days and contact windows (pure: no database, no web).
+
+Bank business days follow the national calendar the Banco Central uses for compensation:
+national holidays (Lei 662/1949, Lei 6.802/1980, Lei 14.759/2023 for 20 November) plus Carnaval
+Monday and Tuesday and Corpus Christi, on which banks do not open (Resolução CMN 4.880/2020).
+A boleto or installment due on a non-business day may be paid on the next one without charges.
+
+Contact windows are evaluated in the debtor's local time (Brazil has four time zones) and skip
+Sundays, bank holidays and the holidays of the debtor's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+from dateutil.easter import easter
+
+UFS: frozenset[str] = frozenset(
+    "AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split()
+)
+
+# IANA zones by state; where a state spans two zones (AM, PA) the capital's zone is used.
+UF_TIMEZONES: dict[str, str] = {
+    "AC": "America/Rio_Branco",
+    "AM": "America/Manaus",
+    "RR": "America/Boa_Vista",
+    "RO": "America/Porto_Velho",
+    "MT": "America/Cuiaba",
+    "MS": "America/Campo_Grande",
+    "PA": "America/Belem",
+    "AP": "America/Belem",
+    "TO": "America/Araguaina",
+    "MA": "America/Fortaleza",
+    "PI": "America/Fortaleza",
+    "CE": "America/Fortaleza",
+    "RN": "America/Fortaleza",
+    "PB": "America/Fortaleza",
+    "PE": "America/Recife",
+    "AL": "America/Maceio",
+    "SE": "America/Maceio",
+    "BA": "America/Bahia",
+}
+DEFAULT_TIMEZONE = "America/Sao_Paulo"
+
+
+def timezone_for_uf(uf: str | None) -> ZoneInfo:
+    return ZoneInfo(UF_TIMEZONES.get((uf or "").upper(), DEFAULT_TIMEZONE))
+
+
+@lru_cache(maxsize=256)
+def _bank_holidays(year: int) -> frozenset[date]:
+    national = holidays.country_holidays("BR", years=year, categories=("public",))
+    days = set(national.keys())
+    e = easter(year)
+    # Carnaval Monday/Tuesday and Corpus Christi are not national holidays but banks close.
+    days.update({e - timedelta(days=48), e - timedelta(days=47), e + timedelta(days=60)})
+    return frozenset(days)
+
+
+@lru_cache(maxsize=4096)
+def _state_holidays(year: int, uf: str) -> frozenset[date]:
+    if uf not in UFS:
+        return frozenset()
+    return frozenset(holidays.country_holidays("BR", subdiv=uf, years=year).keys())
+
+
+def is_bank_holiday(day: date) -> bool:
+    return day in _bank_holidays(day.year)
+
+
+def is_bank_business_day(day: date) -> bool:
+    return day.weekday() < 5 and not is_bank_holiday(day)
+
+
+def next_bank_business_day(day: date) -> date:
+    """``day`` itself when it is a business day, else the next one."""
+    while not is_bank_business_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def add_bank_business_days(day: date, count: int) -> date:
+    """The ``count``-th business day after ``day`` (``count`` ≥ 0; 0 = ``day`` rolled forward)."""
+    current = next_bank_business_day(day)
+    for _ in range(count):
+        current = next_bank_business_day(current + timedelta(days=1))
+    return current
+
+
+def is_local_holiday(day: date, uf: str | None) -> bool:
+    """A bank holiday or a holiday of the debtor's state (no contact on either)."""
+    return is_bank_holiday(day) or (uf is not None and day in _state_holidays(day.year, uf))
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class ContactWindowPolicy:
+    """When a debtor may be contacted, in the debtor's local time.
+
+    Default: Mon–Fri 08:00–20:00, Sat 08:00–14:00, never on Sundays or holidays (DESIGN §5;
+    the hours of SP Lei 15.426/2014, used nationally as the conservative default).
+    ``weekdays`` maps Python weekday numbers (0 = Monday) to a window; a missing day is closed.
+    """
+
+    weekdays: dict[int, DayWindow] = field(
+        default_factory=lambda: {
+            **{d: DayWindow(time(8), time(20)) for d in range(5)},
+            5: DayWindow(time(8), time(14)),
+        }
+    )
+    closed_on_holidays: bool = True
+
+    def window_on(self, day: date, uf: str | None) -> DayWindow | None:
+        if self.closed_on_holidays and is_local_holiday(day, uf):
+            return None
+        return self.weekdays.get(day.weekday())
+
+
+DEFAULT_CONTACT_WINDOW = ContactWindowPolicy()
+
+
+def is_within_contact_window(
+    moment: datetime, uf: str | None, policy: ContactWindowPolicy = DEFAULT_CONTACT_WINDOW
+) -> bool:
+    """``moment`` is timezone-aware; it is judged in the debtor's local time."""
+    local = moment.astimezone(timezone_for_uf(uf))
+    window = policy.window_on(local.date(), uf)
+    return window is not None and window.start <= local.time() < window.end
+
+
+def next_contact_opening(
+    moment: datetime,
+    uf: str | None,
+    policy: ContactWindowPolicy = DEFAULT_CONTACT_WINDOW,
+    *,
+    max_days: int = 30,
+) -> datetime:
+    """``moment`` when it is inside the window, else the next opening (timezone-aware, local)."""
+    tz = timezone_for_uf(uf)
+    local = moment.astimezone(tz)
+    day = local.date()
+    for offset in range(max_days + 1):
+        current = day + timedelta(days=offset)
+        window = policy.window_on(current, uf)
+        if window is None:
+            continue
+        opens = datetime.combine(current, window.start, tzinfo=tz)
+        closes = datetime.combine(current, window.end, tzinfo=tz)
+        if offset == 0 and local >= closes:
+            continue
+        return max(opens, local) if offset == 0 else opens
+    raise ValueError(f"no contact window within {max_days} days of {moment.isoformat()}")

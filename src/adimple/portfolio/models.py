@@ -1,0 +1,214 @@
+"""Portfolio: customers (devedores), their contact points, receivables (títulos) and payments."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Time,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from adimple.db.base import Base, IdMixin, Money, TenantMixin, TimestampMixin, UTCDateTime, str_enum
+
+
+class DocumentKind(enum.StrEnum):
+    CPF = "cpf"
+    CNPJ = "cnpj"
+
+
+class ContactKind(enum.StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"  # mobile or landline, E.164; mobiles also carry SMS and WhatsApp
+    ADDRESS = "address"  # postal address for letters
+
+
+class ContactOwner(enum.StrEnum):
+    DEBTOR = "debtor"
+    THIRD_PARTY = "third_party"  # never told about the debt (CDC art. 42, LGPD)
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    LETTER = "letter"
+    PHONE = "phone"
+
+
+class ReceivableStatus(enum.StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    AGREEMENT = "agreement"
+    WRITTEN_OFF = "written_off"
+    CANCELLED = "cancelled"
+
+
+class PaymentSource(enum.StrEnum):
+    CNAB = "cnab"
+    PIX = "pix"
+    MANUAL = "manual"
+    AGREEMENT = "agreement"
+    IMPORT = "import"
+
+
+class Customer(IdMixin, TenantMixin, TimestampMixin, Base):
+    """Devedor: a person (CPF) or company (CNPJ) who owes the tenant."""
+
+    __tablename__ = "customer"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id"),
+        Index("ix_customer_tenant_document", "tenant_id", "document"),
+    )
+
+    external_id: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(String(14))  # digits (CPF) or alphanumeric CNPJ
+    document_kind: Mapped[DocumentKind] = mapped_column(str_enum(DocumentKind, "document_kind"))
+    name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    uf: Mapped[str | None] = mapped_column(String(2))
+    municipality: Mapped[str | None] = mapped_column(String(100))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A CNPJ debtor may still be a consumer (CDC art. 2): the flag makes the consumer rules apply.
+    consumer: Mapped[bool] = mapped_column(Boolean, default=False)
+    deceased: Mapped[bool] = mapped_column(Boolean, default=False)
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    superendividamento: Mapped[bool] = mapped_column(Boolean, default=False)  # CDC art. 104-A
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    contact_points: Mapped[list[ContactPoint]] = relationship(
+        back_populates="customer", lazy="raise", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_consumer(self) -> bool:
+        return self.document_kind == DocumentKind.CPF or self.consumer
+
+
+class ContactPoint(IdMixin, TenantMixin, TimestampMixin, Base):
+    """Ponto de contato: an e-mail, phone or postal address, and whose it is."""
+
+    __tablename__ = "contact_point"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "customer_id", "kind", "value"),
+        Index("ix_contact_point_tenant_customer", "tenant_id", "customer_id"),
+        CheckConstraint(
+            "best_hour_start IS NULL OR best_hour_end IS NULL OR best_hour_start < best_hour_end",
+            name="best_hours_order",
+        ),
+    )
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customer.id", ondelete="CASCADE")
+    )
+    kind: Mapped[ContactKind] = mapped_column(str_enum(ContactKind, "contact_kind"))
+    value: Mapped[str] = mapped_column(String(300))
+    owner: Mapped[ContactOwner] = mapped_column(
+        str_enum(ContactOwner, "contact_owner"), default=ContactOwner.DEBTOR
+    )
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    preferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    preferred_channel: Mapped[Channel | None] = mapped_column(str_enum(Channel, "channel"))
+    best_hour_start: Mapped[time | None] = mapped_column(Time)
+    best_hour_end: Mapped[time | None] = mapped_column(Time)
+    invalid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    invalid_reason: Mapped[str | None] = mapped_column(String(200))
+
+    customer: Mapped[Customer] = relationship(back_populates="contact_points", lazy="raise")
+
+
+class ChannelOptOut(IdMixin, TenantMixin, Base):
+    """Opt-out of one channel by a customer; honoured except for legally required notices."""
+
+    __tablename__ = "channel_opt_out"
+    __table_args__ = (UniqueConstraint("tenant_id", "customer_id", "channel"),)
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customer.id", ondelete="CASCADE")
+    )
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
+    source: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
+    """Título / parcela: one installment the customer owes.
+
+    ``balance`` is what is still open (original amount minus payments applied); the daily
+    cycle sums it set-wise, so it is kept as a column rather than derived per query.
+    """
+
+    __tablename__ = "receivable"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id"),
+        Index("ix_receivable_tenant_status_due", "tenant_id", "status", "due_date"),
+        Index("ix_receivable_tenant_customer", "tenant_id", "customer_id"),
+        Index("ix_receivable_tenant_nosso_numero", "tenant_id", "nosso_numero"),
+        CheckConstraint("original_amount_cents > 0", name="amount_positive"),
+        CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
+        CheckConstraint("due_date >= issue_date", name="due_after_issue"),
+        CheckConstraint(
+            "installment_number IS NULL OR installment_count IS NULL "
+            "OR installment_number <= installment_count",
+            name="installment_order",
+        ),
+    )
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customer.id", ondelete="RESTRICT")
+    )
+    external_id: Mapped[str] = mapped_column(String(64))
+    contract: Mapped[str | None] = mapped_column(String(64))
+    installment_number: Mapped[int | None] = mapped_column(Integer)
+    installment_count: Mapped[int | None] = mapped_column(Integer)
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    original_amount: Mapped[Decimal] = mapped_column("original_amount_cents", Money)
+    balance: Mapped[Decimal] = mapped_column("balance_cents", Money)
+    status: Mapped[ReceivableStatus] = mapped_column(
+        str_enum(ReceivableStatus, "receivable_status"), default=ReceivableStatus.OPEN
+    )
+    nosso_numero: Mapped[str | None] = mapped_column(String(30))
+    pix_txid: Mapped[str | None] = mapped_column(String(35))
+    description: Mapped[str | None] = mapped_column(String(200))
+
+
+class Payment(IdMixin, TenantMixin, TimestampMixin, Base):
+    """Pagamento: money received against a receivable (gross, fees and net kept apart)."""
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id"),
+        Index("ix_payment_tenant_receivable", "tenant_id", "receivable_id"),
+        CheckConstraint("gross_cents > 0", name="gross_positive"),
+        CheckConstraint("fees_cents >= 0", name="fees_not_negative"),
+    )
+
+    external_id: Mapped[str] = mapped_column(String(80))
+    receivable_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("receivable.id", ondelete="RESTRICT")
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customer.id", ondelete="RESTRICT")
+    )
+    source: Mapped[PaymentSource] = mapped_column(str_enum(PaymentSource, "payment_source"))
+    gross: Mapped[Decimal] = mapped_column("gross_cents", Money)
+    fees: Mapped[Decimal] = mapped_column("fees_cents", Money)
+    net: Mapped[Decimal] = mapped_column("net_cents", Money)
+    paid_on: Mapped[date] = mapped_column(Date)
+    credited_on: Mapped[date | None] = mapped_column(Date)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
