@@ -107,5 +107,5 @@ class TenantMixin:
     """Every row of a creditor's data carries ``tenant_id``; indexes lead with it."""
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(Uuid, ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False)

@@ -42,9 +42,7 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     __tablename__ = "api_key"
     __table_args__ = (Index("ix_api_key_tenant", "tenant_id"),)
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("tenant.id", ondelete="CASCADE")
-    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenant.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))

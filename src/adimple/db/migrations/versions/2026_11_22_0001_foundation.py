@@ -12,7 +12,6 @@ from alembic import op
 
 import adimple.db.base
 
-
 revision: str = "0001_foundation"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None

@@ -1,0 +1,268 @@
+"""The ``adimple`` command line (Typer). Contracts in DESIGN §6 are kept stable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adimple.charges import cli as charges_cli
+from adimple.kit.console import die, print_json
+from adimple.kit.errors import DomainError, ValidationFailed
+from adimple.payments import cli as payments_cli
+
+app = typer.Typer(
+    name="adimple",
+    help="Adimple: cobrança de inadimplentes com respeito e dentro da lei.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Creditors (tenants).", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for integrators.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(apikey_app, name="apikey")
+payments_cli.register(app)
+charges_cli.register(app)
+
+err = Console(stderr=True)
+out = Console()
+
+TenantOption = Annotated[
+    str | None, typer.Option("--tenant", help="Tenant slug (optional when there is only one).")
+]
+
+
+def prepare_database() -> None:
+    """Applies migrations to the embedded SQLite default; PostgreSQL needs `adimple db upgrade`."""
+    from adimple.db.engine import get_engine
+    from adimple.db.migrate import current_revision, upgrade
+
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return
+    from alembic.script import ScriptDirectory
+
+    from adimple.db.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if current_revision(engine) != head:
+        die("the database schema is not up to date: run `adimple db upgrade`")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Applies the migrations (SQLite or PostgreSQL, same history)."""
+    from adimple.db.migrate import current_revision, upgrade
+
+    upgrade(revision=revision)
+    out.print(f"database at revision {current_revision()}")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: Annotated[str, typer.Option(help="Short name used in URLs and --tenant.")],
+    legal_name: Annotated[str, typer.Option(help="Razão social (shown on every document).")],
+    document: Annotated[str, typer.Option(help="CNPJ or CPF of the creditor.")],
+    address: Annotated[str, typer.Option(help="Street address.")],
+    city: Annotated[str, typer.Option()],
+    uf: Annotated[str, typer.Option()],
+    postal_code: Annotated[str | None, typer.Option()] = None,
+    trade_name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Registers a creditor."""
+    from adimple.db.engine import unit_of_work
+    from adimple.tenancy import service
+
+    prepare_database()
+    try:
+        with unit_of_work() as session:
+            tenant = service.create_tenant(
+                session,
+                slug=slug,
+                legal_name=legal_name,
+                document=document,
+                address=address,
+                city=city,
+                uf=uf,
+                postal_code=postal_code,
+                trade_name=trade_name,
+            )
+            print_json({"id": str(tenant.id), "slug": tenant.slug})
+    except DomainError as exc:
+        _fail(exc)
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    from sqlalchemy import select
+
+    from adimple.db.engine import unit_of_work
+    from adimple.tenancy.models import Tenant
+
+    prepare_database()
+    with unit_of_work() as session:
+        rows = session.scalars(select(Tenant).order_by(Tenant.slug)).all()
+        print_json(
+            [{"slug": t.slug, "legal_name": t.legal_name, "document": t.document} for t in rows]
+        )
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: TenantOption = None,
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "integration",
+) -> None:
+    """Creates an API key and prints it once."""
+    from adimple.db.engine import unit_of_work
+    from adimple.tenancy import service
+
+    prepare_database()
+    try:
+        with unit_of_work() as session:
+            row = _tenant(session, tenant)
+            key, token = service.create_api_key(session, tenant_id=row.id, name=name)
+            print_json({"prefix": key.prefix, "key": token, "tenant": row.slug})
+    except DomainError as exc:
+        _fail(exc)
+
+
+def _tenant(session, slug: str | None):  # type: ignore[no-untyped-def]
+    from adimple.tenancy import service
+
+    return service.get_tenant_by_slug(session, slug) if slug else service.default_tenant(session)
+
+
+def _fail(exc: DomainError) -> None:
+    if isinstance(exc, ValidationFailed) and exc.errors:
+        for error in exc.errors:
+            err.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        die(exc.detail)
+    die(exc.detail)
+
+
+@app.command("import")
+def import_command(
+    kind: Annotated[str, typer.Argument(help="customers | receivables | payments")],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or Latin-1, ',' or ';') or XLSX.")],
+    tenant: TenantOption = None,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Write valid rows; rejects go to FILE.rejects.csv.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and count, write nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Imports a portfolio file: upsert by external id, all-or-nothing by default."""
+    from adimple.db.engine import session_factory
+    from adimple.portfolio import service
+    from adimple.portfolio.import_file import ImportFileError, ImportKind, load
+
+    try:
+        import_kind = ImportKind(kind)
+    except ValueError:
+        die(f"unknown import kind '{kind}': use customers, receivables or payments")
+    try:
+        validated, detected = load(file, import_kind)
+    except ImportFileError as exc:
+        die(str(exc))
+    err.print(f"{file}: {detected.describe()}", highlight=False)
+    header_errors = [e for e in validated.errors if e.line == 1 and e.field == "header"]
+    if header_errors:
+        for error in header_errors:
+            err.print(str(error), markup=False, highlight=False)
+        die(f"{file}: the header does not match the {kind} format (docs/import-format.md)")
+
+    prepare_database()
+    session = session_factory()()
+    progress = _progress() if validated.frame.height > 10_000 and not as_json else None
+    task: TaskID | None = None
+
+    def report(stage: str, done: int, total: int) -> None:
+        nonlocal task
+        if progress is None:
+            return
+        if task is None:
+            task = progress.add_task("importando", total=total)
+        progress.update(task, completed=done, description=stage)
+
+    try:
+        if progress:
+            progress.start()
+        row = _tenant(session, tenant)
+        result = service.import_validated(
+            session,
+            tenant_id=row.id,
+            kind=import_kind,
+            validated=validated,
+            source=str(file),
+            actor="cli",
+            partial=partial,
+            progress=report,
+        )
+        if progress:
+            progress.stop()
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    except DomainError as exc:
+        if progress:
+            progress.stop()
+        session.rollback()
+        _fail(exc)
+    finally:
+        session.close()
+
+    rejects_path = None
+    if partial and result.errors:
+        rejects_path = service.write_rejects(file, validated.raw, result.errors)
+        for error in result.errors:
+            err.print(str(error), markup=False, highlight=False)
+    summary = result.summary() | {"dry_run": dry_run, "detected": detected.describe()}
+    if rejects_path:
+        summary["rejects_file"] = str(rejects_path)
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"Importação de {kind}" + (" (simulação)" if dry_run else ""))
+    for label, key in (
+        ("linhas", "rows"),
+        ("inseridas", "inserted"),
+        ("atualizadas", "updated"),
+        ("sem alteração", "unchanged"),
+        ("rejeitadas", "rejected"),
+    ):
+        table.add_row(label, str(summary[key]))
+    out.print(table)
+    if rejects_path:
+        out.print(f"rejeitadas gravadas em {rejects_path}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,84 @@
+"""The SQL that differs between SQLite and PostgreSQL, in one place (DESIGN §2)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import polars as pl
+from sqlalchemy import Connection
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def new_uuid_sql(conn: Connection) -> str:
+    """A fresh UUID v4 per row, in the form the ``Uuid`` column type stores."""
+    if is_postgres(conn):
+        return "gen_random_uuid()"
+    # SQLite stores UUIDs as 32 lower-case hex digits; set the version (4) and variant bits.
+    return (
+        "lower(hex(randomblob(6)) || '4' || substr(hex(randomblob(2)), 2) || "
+        "substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || "
+        "hex(randomblob(6)))"
+    )
+
+
+def json_object_sql(conn: Connection, pairs: Sequence[tuple[str, str]]) -> str:
+    """A JSON object built in SQL from ``(key, sql expression)`` pairs."""
+    fn = "json_build_object" if is_postgres(conn) else "json_object"
+    args = ", ".join(f"'{key}', {expr}" for key, expr in pairs)
+    return f"{fn}({args})"
+
+
+def greatest_sql(conn: Connection, a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if is_postgres(conn) else f"MAX({a}, {b})"
+
+
+def temp_table_sql(conn: Connection, name: str, columns: Sequence[tuple[str, str]]) -> str:
+    """DDL for a staging table that lives only for this transaction/connection."""
+    cols = ", ".join(f"{col} {sql_type}" for col, sql_type in columns)
+    suffix = " ON COMMIT DROP" if is_postgres(conn) else ""
+    return f"CREATE TEMP TABLE {name} ({cols}){suffix}"
+
+
+def bulk_load(
+    conn: Connection,
+    table: str,
+    frame: pl.DataFrame,
+    *,
+    chunk_size: int = 100_000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
+    """Loads a DataFrame into ``table`` (same column names): ``COPY`` on PostgreSQL,
+    ``executemany`` on SQLite. Nulls become NULL; dates are written as ISO text.
+    """
+    columns = ", ".join(frame.columns)
+    if is_postgres(conn):
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        # In COPY's CSV format an unquoted empty field is NULL and a quoted one ("") is ''.
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy,
+        ):
+            for offset in range(0, frame.height, chunk_size):
+                part = frame.slice(offset, chunk_size)
+                buffer = io.BytesIO()
+                part.write_csv(buffer, include_header=False)
+                copy.write(buffer.getvalue())
+                if on_chunk:
+                    on_chunk(part.height)
+        return
+    sqlite_frame = frame.with_columns(
+        [pl.col(n).dt.to_string("%Y-%m-%d") for n, t in frame.schema.items() if t == pl.Date]
+        + [pl.col(n).cast(pl.Int8) for n, t in frame.schema.items() if t == pl.Boolean]
+    )
+    placeholders = ", ".join("?" for _ in frame.columns)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+    for offset in range(0, frame.height, chunk_size):
+        part = sqlite_frame.slice(offset, chunk_size)
+        conn.exec_driver_sql(sql, part.rows())  # type: ignore[arg-type]
+        if on_chunk:
+            on_chunk(part.height)

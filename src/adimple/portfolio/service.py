@@ -1,0 +1,294 @@
+"""Portfolio services: imports (files and API bulk upserts) and single-record operations.
+
+Functions take the session first and the tenant explicitly; they flush, never commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from adimple.audit import service as audit
+from adimple.kit.errors import FieldError, ValidationFailed
+from adimple.portfolio import repository
+from adimple.portfolio.import_file import LINE, ImportKind, Validated
+from adimple.portfolio.repository import Target
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as rows are staged (for a progress bar)."""
+
+CONTACT_COLUMNS = {"email": "email", "phone": "phone", "address": "address"}
+
+
+@dataclass
+class ImportResult:
+    kind: ImportKind
+    source: str
+    total: int
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    contact_points_added: int = 0
+    errors: list[FieldError] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "source": self.source,
+            "rows": self.total,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
+
+def _targets(kind: ImportKind, columns: frozenset[str]) -> Target:
+    """Which table columns a staged file sets; absent file columns keep stored values."""
+    if kind is ImportKind.CUSTOMERS:
+        mapping = {"external_id": "s.external_id"}
+        for col in ("document", "document_kind", "name", "birth_date", "uf", "municipality"):
+            if col in columns:
+                mapping[col] = f"s.{col}"
+        for flag in ("consumer", "deceased", "disputed", "superendividamento", "do_not_contact"):
+            if flag in columns:
+                mapping[flag] = f"s.{flag}"
+        if "tags" in columns:
+            mapping["tags"] = "CAST(s.tags AS JSON)"
+        defaults = {
+            "tags": "CAST('[]' AS JSON)",
+            **{
+                f: "false"
+                for f in (
+                    "consumer",
+                    "deceased",
+                    "disputed",
+                    "superendividamento",
+                    "do_not_contact",
+                )
+            },
+        }
+        return Target(
+            table="customer",
+            entity_type="customer",
+            mapping=mapping,
+            insert_defaults=defaults,
+            compare_as_text=frozenset({"tags"}),
+        )
+    if kind is ImportKind.RECEIVABLES:
+        mapping = {"external_id": "s.external_id", "customer_id": "s.customer_id"}
+        for col in (
+            "contract",
+            "installment_number",
+            "installment_count",
+            "issue_date",
+            "due_date",
+            "nosso_numero",
+            "description",
+        ):
+            if col in columns:
+                mapping[col] = f"s.{col}"
+        mapping["original_amount_cents"] = "s.amount_cents"
+        closed = "s.status IN ('paid', 'cancelled', 'written_off')"
+        if "status" in columns:
+            mapping["status"] = "COALESCE(s.status, 'open')"
+        defaults = {
+            "status": "'open'",
+            "balance_cents": (
+                f"CASE WHEN {closed} THEN 0 ELSE s.amount_cents END"
+                if "status" in columns
+                else "s.amount_cents"
+            ),
+        }
+        # The amount already paid (original − balance) is kept when the amount changes;
+        # closing statuses zero the balance. t = the row before the update.
+        new_status = mapping.get("status", "t.status")
+        paid_so_far = "(t.original_amount_cents - t.balance_cents)"
+        on_update = {
+            "balance_cents": (
+                f"CASE WHEN {new_status} IN ('paid', 'cancelled', 'written_off') THEN 0 "
+                f"WHEN {new_status} = 'open' AND s.amount_cents > {paid_so_far} "
+                f"THEN s.amount_cents - {paid_so_far} "
+                f"WHEN {new_status} = 'open' THEN 0 ELSE t.balance_cents END"
+            )
+        }
+        return Target(
+            table="receivable",
+            entity_type="receivable",
+            mapping=mapping,
+            insert_defaults=defaults,
+            on_update=on_update,
+        )
+    mapping = {
+        "external_id": "s.external_id",
+        "receivable_id": "s.receivable_id",
+        "customer_id": "s.customer_id",
+        "gross_cents": "s.amount_cents",
+        "paid_on": "s.paid_on",
+    }
+    if "fees_cents" in columns:
+        mapping["fees_cents"] = "COALESCE(s.fees_cents, 0)"
+        mapping["net_cents"] = "s.amount_cents - COALESCE(s.fees_cents, 0)"
+    if "credited_on" in columns:
+        mapping["credited_on"] = "s.credited_on"
+    if "source" in columns:
+        mapping["source"] = "COALESCE(s.source, 'import')"
+    defaults = {
+        "source": "'import'",
+        "fees_cents": "0",
+        "net_cents": "s.amount_cents",
+        "details": "CAST('{}' AS JSON)",
+    }
+    return Target(table="payment", entity_type="payment", mapping=mapping, insert_defaults=defaults)
+
+
+def _stage_frame(kind: ImportKind, frame: pl.DataFrame) -> pl.DataFrame:
+    if "tags" in frame.columns:
+        frame = frame.with_columns(
+            pl.col("tags").map_elements(
+                lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.Utf8
+            )
+        )
+    return frame
+
+
+def import_validated(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    kind: ImportKind,
+    validated: Validated,
+    source: str,
+    actor: str,
+    partial: bool = False,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Upserts validated rows by ``(tenant, external_id)`` in the session's transaction.
+
+    All-or-nothing unless ``partial``: any invalid row raises ``ValidationFailed`` listing every
+    error and nothing is written. With ``partial`` the valid rows are written and the invalid
+    ones are reported in ``result.errors`` (one or more per rejected line).
+    """
+    frame = validated.frame
+    errors = list(validated.errors)
+    if kind is ImportKind.PAYMENTS and {"fees_cents", "amount_cents"} <= set(frame.columns):
+        bad = frame.filter(pl.col("fees_cents") > pl.col("amount_cents"))
+        errors += [
+            FieldError("fees", "fees are greater than the amount paid", line, source)
+            for line in bad.get_column(LINE).to_list()
+        ]
+    result = ImportResult(kind=kind, source=source, total=frame.height)
+    bad_lines = {e.line for e in errors if e.line is not None}
+    if bad_lines:
+        frame = frame.filter(~pl.col(LINE).is_in(sorted(bad_lines)))
+
+    conn = session.connection()
+    extra: list[tuple[str, str]] = []
+    if kind is ImportKind.RECEIVABLES:
+        extra = [("customer_id", "UUID")]
+    elif kind is ImportKind.PAYMENTS:
+        extra = [("receivable_id", "UUID"), ("customer_id", "UUID")]
+    done = 0
+
+    def on_chunk(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if progress:
+            progress("staging", done, frame.height)
+
+    repository.create_stage(conn, _stage_frame(kind, frame), extra=extra, on_chunk=on_chunk)
+    db_errors: list[FieldError] = []
+    if kind is ImportKind.RECEIVABLES:
+        repository.resolve_customers(conn, tenant_id, validated.columns)
+        for line, fld, value in repository.unresolved_customers(conn, validated.columns):
+            db_errors.append(FieldError(fld, f"customer '{value}' not found", line, source))
+    elif kind is ImportKind.PAYMENTS:
+        for line, ref in repository.resolve_receivables(conn, tenant_id):
+            db_errors.append(
+                FieldError("receivable_external_id", f"receivable '{ref}' not found", line, source)
+            )
+    errors = sorted(errors + db_errors, key=lambda e: (e.line or 0, e.field))
+    if errors and not partial:
+        # All-or-nothing: report every problem, write nothing (the caller rolls back).
+        repository.drop_stage(conn)
+        rows = len({e.line for e in errors})
+        raise ValidationFailed(
+            errors=errors, message=f"{source}: {rows} invalid rows, nothing written"
+        )
+    if db_errors:
+        repository.delete_stage_lines(conn, {e.line for e in db_errors if e.line is not None})
+        bad_lines |= {e.line for e in db_errors if e.line is not None}
+    if progress:
+        progress("writing", 0, 1)
+
+    now = datetime.now(UTC)
+    target = _targets(kind, validated.columns)
+    contact_kinds = {c: k for c, k in CONTACT_COLUMNS.items() if c in validated.columns}
+    contact_lines: set[int] = set()
+    if kind is ImportKind.CUSTOMERS:
+        contact_lines = repository.new_contact_lines(conn, tenant_id, contact_kinds)
+    counts = repository.upsert(
+        conn,
+        target,
+        tenant_id=tenant_id,
+        now=now,
+        actor=actor,
+        source=source,
+        extra_changed_lines=contact_lines,
+    )
+    if kind is ImportKind.CUSTOMERS and contact_kinds:
+        result.contact_points_added = repository.changed_customer_contacts(
+            conn, tenant_id, contact_kinds, now
+        )
+    if kind is ImportKind.PAYMENTS:
+        repository.recompute_balances(
+            conn, tenant_id, now, ids_sql=f"SELECT receivable_id FROM {repository.STAGE}"
+        )
+    repository.drop_stage(conn)
+
+    result.inserted = counts.inserted
+    result.updated = counts.updated
+    result.rejected = len(bad_lines)
+    result.unchanged = result.total - result.rejected - result.inserted - result.updated
+    result.errors = errors
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=f"import.{kind.value}",
+        entity_type="import",
+        entity_id=None,
+        data=result.summary(),
+    )
+    session.flush()
+    return result
+
+
+def write_rejects(path: Path, raw: pl.DataFrame, errors: list[FieldError]) -> Path:
+    """Writes rejected rows (as read) with their line and reasons; returns the file's path."""
+    reasons: dict[int, list[str]] = {}
+    for error in errors:
+        if error.line is not None and error.line > 1:
+            reasons.setdefault(error.line, []).append(f"{error.field}: {error.reason}")
+    target = path.with_suffix(".rejects.csv")
+    columns = [c for c in raw.columns if c != LINE]
+    rows = raw.filter(pl.col(LINE).is_in(sorted(reasons)))
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(["line", *columns, "reason"])
+        for row in rows.iter_rows(named=True):
+            line = row[LINE]
+            writer.writerow(
+                [line, *("" if row[c] is None else row[c] for c in columns)]
+                + ["; ".join(reasons[line])]
+            )
+    return target
