@@ -1,0 +1,246 @@
+"""Charges service: the tenant's policy versions, index values and offers over open receivables.
+
+Functions take the session first and keyword-only arguments; they flush, never commit (the
+request, job or command that opened the unit of work commits).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from adimple.audit import service as audit
+from adimple.charges.calculator import quote_installment
+from adimple.charges.indices import (
+    IndexBook,
+    IndexPoint,
+    IndexSeries,
+    SeriesName,
+    packaged_series,
+    parse_series_name,
+    read_index_text,
+)
+from adimple.charges.models import CollectionPolicy, IndexValue
+from adimple.charges.offers import DebtBase, Offer, build_offers, first_due_date
+from adimple.charges.policy import (
+    DEFAULT_POLICY,
+    Policy,
+    PolicyError,
+    policy_from_data,
+    policy_to_data,
+    validate_for_tenant,
+)
+from adimple.db.base import utcnow
+from adimple.kit.errors import NotFound
+from adimple.portfolio.models import Customer, Receivable, ReceivableStatus
+from adimple.tenancy.models import Tenant
+
+# --- policy -----------------------------------------------------------------------------------
+
+
+def get_active_policy_record(session: Session, *, tenant_id: uuid.UUID) -> CollectionPolicy | None:
+    """The tenant's highest policy version, or None when it never saved one."""
+    return session.scalars(
+        select(CollectionPolicy)
+        .where(CollectionPolicy.tenant_id == tenant_id)
+        .order_by(CollectionPolicy.version.desc())
+        .limit(1)
+    ).first()
+
+
+def get_active_policy(session: Session, *, tenant_id: uuid.UUID) -> Policy:
+    """The tenant's active policy; the default policy when it has none (docs/policy.md)."""
+    record = get_active_policy_record(session, tenant_id=tenant_id)
+    return DEFAULT_POLICY if record is None else policy_from_data(record.document)
+
+
+def list_policy_versions(session: Session, *, tenant_id: uuid.UUID) -> list[CollectionPolicy]:
+    return list(
+        session.scalars(
+            select(CollectionPolicy)
+            .where(CollectionPolicy.tenant_id == tenant_id)
+            .order_by(CollectionPolicy.version.desc())
+        )
+    )
+
+
+def save_policy(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    document: Policy | dict[str, Any],
+    actor: str,
+) -> CollectionPolicy:
+    """Validates ``document`` and stores it as the tenant's next version (audited).
+
+    Raises :class:`PolicyError` (422) with a pt-BR message, including the CDC art. 52 §1 cap
+    unless the policy is marked ``business_only``. Two concurrent saves of the same version
+    collide on the (tenant_id, version) unique constraint, so one of them fails rather than
+    silently overwriting the other.
+    """
+    policy = document if isinstance(document, Policy) else policy_from_data(document)
+    validate_for_tenant(policy)
+    current = session.scalar(
+        select(func.max(CollectionPolicy.version)).where(CollectionPolicy.tenant_id == tenant_id)
+    )
+    record = CollectionPolicy(
+        tenant_id=tenant_id,
+        version=(current or 0) + 1,
+        document=policy_to_data(policy),
+        created_at=utcnow(),
+        created_by=actor,
+    )
+    session.add(record)
+    session.flush()
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="policy.saved",
+        entity_type="collection_policy",
+        entity_id=record.id,
+        data={"version": record.version, "document": record.document},
+    )
+    return record
+
+
+def find_tenant(session: Session, *, slug: str | None) -> Tenant:
+    """The tenant with ``slug``; without a slug, the only tenant (else an error)."""
+    if slug is not None:
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == slug)).first()
+        if tenant is None:
+            raise NotFound(f"credor '{slug}' não encontrado")
+        return tenant
+    tenants = list(session.scalars(select(Tenant).limit(2)))
+    if len(tenants) != 1:
+        raise PolicyError("informe o credor com --tenant SLUG")
+    return tenants[0]
+
+
+# --- index series -----------------------------------------------------------------------------
+
+
+def load_index_series(session: Session, series: SeriesName | str) -> IndexSeries:
+    """Packaged values overlaid with the database's (imported values win)."""
+    name = series if isinstance(series, SeriesName) else parse_series_name(series)
+    rows = session.scalars(select(IndexValue).where(IndexValue.series == name))
+    return packaged_series(name).overlay(
+        IndexPoint(row.month, Decimal(row.percent), row.source) for row in rows
+    )
+
+
+def load_index_book(session: Session) -> IndexBook:
+    return IndexBook({name: load_index_series(session, name) for name in SeriesName})
+
+
+def import_index_file(
+    session: Session, path: Path | str, *, series: SeriesName | str
+) -> dict[str, Any]:
+    """Upserts the months of an index file (CSV or SGS JSON); returns what changed.
+
+    A month already stored with the same percent is left alone, so re-importing a file is a
+    no-op; a different percent replaces the stored one (a corrected release).
+    """
+    name = series if isinstance(series, SeriesName) else parse_series_name(series)
+    file = Path(path)
+    points = read_index_text(file.read_text(encoding="utf-8"), source_name=file.name)
+    existing = {
+        row.month: row
+        for row in session.scalars(select(IndexValue).where(IndexValue.series == name))
+    }
+    packaged = packaged_series(name)
+    inserted = updated = unchanged = 0
+    now = utcnow()
+    for point in points:
+        text = str(point.percent)
+        row = existing.get(point.month)
+        if row is None:
+            session.add(
+                IndexValue(
+                    series=name,
+                    month=point.month,
+                    percent=text,
+                    source=point.source,
+                    imported_at=now,
+                )
+            )
+            inserted += 1
+        elif row.percent != text:
+            row.percent, row.source, row.imported_at = text, point.source, now
+            updated += 1
+        else:
+            unchanged += 1
+    session.flush()
+    merged = packaged.overlay(points)
+    return {
+        "series": name.value,
+        "file": file.name,
+        "months": len(points),
+        "inserted": inserted,
+        "updated": updated,
+        "unchanged": unchanged,
+        "differs_from_package": sorted(
+            p.month
+            for p in points
+            if p.month in packaged and packaged.percent(p.month) != p.percent
+        ),
+        "first": merged.first_month,
+        "last": merged.last_month,
+    }
+
+
+# --- offers over a customer's open receivables ------------------------------------------------
+
+
+def offers_for_customer(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    as_of: date,
+    include_future: bool = False,
+) -> list[Offer]:
+    """Offers for all of a customer's open receivables, updated to the first payment date.
+
+    Overdue receivables are updated (correção, multa, juros); with ``include_future`` the ones
+    not yet due enter at present value when the policy knows the contract rate (CDC art. 52 §2).
+    """
+    customer = session.scalars(
+        select(Customer).where(Customer.tenant_id == tenant_id, Customer.id == customer_id)
+    ).first()
+    if customer is None:
+        raise NotFound("devedor não encontrado")
+    policy = get_active_policy(session, tenant_id=tenant_id)
+    first = first_due_date(as_of, policy)
+    receivables = session.scalars(
+        select(Receivable)
+        .where(
+            Receivable.tenant_id == tenant_id,
+            Receivable.customer_id == customer_id,
+            Receivable.status == ReceivableStatus.OPEN,
+            Receivable.balance > 0,
+        )
+        .order_by(Receivable.due_date)
+    ).all()
+    book = load_index_book(session)
+    quotes = [
+        quote_installment(
+            principal=receivable.balance,
+            due_date=receivable.due_date,
+            as_of=first,
+            policy=policy,
+            consumer=customer.is_consumer,
+            indices=book,
+        )
+        for receivable in receivables
+        if include_future or receivable.due_date < first
+    ]
+    if not quotes:
+        return []
+    return build_offers(DebtBase.from_quotes(quotes), policy=policy, as_of=as_of)
