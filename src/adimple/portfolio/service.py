@@ -8,19 +8,34 @@ from __future__ import annotations
 import csv
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import polars as pl
+from pydantic import BaseModel
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
-from adimple.kit.errors import FieldError, ValidationFailed
+from adimple.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from adimple.portfolio import repository
-from adimple.portfolio.import_file import LINE, ImportKind, Validated
+from adimple.portfolio import validation as rules
+from adimple.portfolio.import_file import LINE, ImportKind, Validated, canonicalize, validate
+from adimple.portfolio.models import (
+    ContactKind,
+    ContactPoint,
+    Customer,
+    Payment,
+    Receivable,
+    ReceivableStatus,
+)
 from adimple.portfolio.repository import Target
+
+M = TypeVar("M", Customer, Receivable, Payment)
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as rows are staged (for a progress bar)."""
@@ -292,3 +307,330 @@ def write_rejects(path: Path, raw: pl.DataFrame, errors: list[FieldError]) -> Pa
                 + ["; ".join(reasons[line])]
             )
     return target
+
+
+# --- API operations --------------------------------------------------------------------------
+
+
+def bulk_upsert(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    kind: ImportKind,
+    items: Sequence[BaseModel],
+    actor: str,
+    partial: bool = False,
+) -> ImportResult:
+    """The API's bulk upsert: the same rules and SQL as a file import; ``line`` = item index."""
+    rows: list[dict[str, str | None]] = []
+    for item in items:
+        data = item.model_dump(mode="json", exclude_none=True)
+        row: dict[str, str | None] = {}
+        for key, value in data.items():
+            if isinstance(value, bool):
+                row[key] = "1" if value else "0"
+            elif isinstance(value, list):
+                row[key] = "|".join(str(v) for v in value) if value else None
+            else:
+                row[key] = str(value)
+        rows.append(row)
+    columns = sorted({key for row in rows for key in row})
+    frame = (
+        pl.DataFrame(
+            {c: [row.get(c) for row in rows] for c in columns},
+            schema=dict.fromkeys(columns, pl.Utf8),
+        )
+        .with_row_index(LINE)
+        .with_columns(pl.col(LINE).cast(pl.Int64))
+    )
+    canonical, header_errors = canonicalize(frame, kind, "body")
+    if header_errors:
+        raise ValidationFailed(errors=header_errors)
+    validated = validate(canonical, kind, "body", decimal_separator=".")
+    return import_validated(
+        session,
+        tenant_id=tenant_id,
+        kind=kind,
+        validated=validated,
+        source="api",
+        actor=actor,
+        partial=partial,
+    )
+
+
+def _get(session: Session, model: type[M], tenant_id: uuid.UUID, record_id: uuid.UUID) -> M:
+    row = session.scalar(
+        select(model).where(model.tenant_id == tenant_id, model.id == record_id)  # type: ignore[attr-defined]
+    )
+    if row is None:
+        raise NotFound(f"{model.__tablename__} {record_id} not found")
+    return row
+
+
+def get_customer(session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> Customer:
+    return _get(session, Customer, tenant_id, customer_id)
+
+
+def get_customer_by_external_id(
+    session: Session, *, tenant_id: uuid.UUID, external_id: str
+) -> Customer:
+    row = session.scalar(
+        select(Customer).where(Customer.tenant_id == tenant_id, Customer.external_id == external_id)
+    )
+    if row is None:
+        raise NotFound(f"customer '{external_id}' not found")
+    return row
+
+
+def get_receivable_by_external_id(
+    session: Session, *, tenant_id: uuid.UUID, external_id: str
+) -> Receivable:
+    row = session.scalar(
+        select(Receivable).where(
+            Receivable.tenant_id == tenant_id, Receivable.external_id == external_id
+        )
+    )
+    if row is None:
+        raise NotFound(f"receivable '{external_id}' not found")
+    return row
+
+
+def get_payment_by_external_id(
+    session: Session, *, tenant_id: uuid.UUID, external_id: str
+) -> Payment:
+    row = session.scalar(
+        select(Payment).where(Payment.tenant_id == tenant_id, Payment.external_id == external_id)
+    )
+    if row is None:
+        raise NotFound(f"payment '{external_id}' not found")
+    return row
+
+
+def get_receivable(
+    session: Session, *, tenant_id: uuid.UUID, receivable_id: uuid.UUID
+) -> Receivable:
+    return _get(session, Receivable, tenant_id, receivable_id)
+
+
+def get_payment(session: Session, *, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> Payment:
+    return _get(session, Payment, tenant_id, payment_id)
+
+
+def page(
+    session: Session, query: Select[tuple[M]], *, limit: int, offset: int, order_by: Any
+) -> tuple[list[M], int]:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = list(session.scalars(query.order_by(order_by).limit(limit).offset(offset)))
+    return items, total
+
+
+def update_customer(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    changes: dict[str, Any],
+    actor: str,
+) -> Customer:
+    customer = get_customer(session, tenant_id=tenant_id, customer_id=customer_id)
+    errors: list[FieldError] = []
+    if changes.get("uf") is not None:
+        try:
+            changes["uf"] = rules.normalize_uf(changes["uf"])
+        except ValueError as exc:
+            errors.append(FieldError("uf", str(exc)))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for key, value in changes.items():
+        old = getattr(customer, key)
+        if old != value:
+            before[key], after[key] = _jsonable(old), _jsonable(value)
+            setattr(customer, key, value)
+    if after:
+        session.flush()
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="customer.updated",
+            entity_type="customer",
+            entity_id=customer.id,
+            data={"before": before, "after": after},
+        )
+    return customer
+
+
+def delete_customer(
+    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, actor: str
+) -> None:
+    customer = get_customer(session, tenant_id=tenant_id, customer_id=customer_id)
+    has_receivables = session.scalar(
+        select(func.count())
+        .select_from(Receivable)
+        .where(Receivable.tenant_id == tenant_id, Receivable.customer_id == customer.id)
+    )
+    if has_receivables:
+        raise Conflict("the customer has receivables; cancel or keep them instead of deleting")
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="customer.deleted",
+        entity_type="customer",
+        entity_id=customer.id,
+        data={"external_id": customer.external_id, "document": customer.document},
+    )
+    session.execute(
+        delete(ContactPoint).where(
+            ContactPoint.tenant_id == tenant_id, ContactPoint.customer_id == customer.id
+        )
+    )
+    session.delete(customer)
+    session.flush()
+
+
+def add_contact_point(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    data: dict[str, Any],
+    actor: str,
+) -> ContactPoint:
+    customer = get_customer(session, tenant_id=tenant_id, customer_id=customer_id)
+    kind = ContactKind(data["kind"])
+    try:
+        if kind is ContactKind.EMAIL:
+            data["value"] = rules.normalize_email(data["value"])
+        elif kind is ContactKind.PHONE:
+            data["value"] = rules.normalize_phone(data["value"])
+    except ValueError as exc:
+        raise ValidationFailed(errors=[FieldError("value", str(exc))]) from exc
+    if (
+        data.get("best_hour_start")
+        and data.get("best_hour_end")
+        and data["best_hour_start"] >= data["best_hour_end"]
+    ):
+        raise ValidationFailed(errors=[FieldError("best_hour_end", "must be after the start")])
+    exists = session.scalar(
+        select(ContactPoint.id).where(
+            ContactPoint.tenant_id == tenant_id,
+            ContactPoint.customer_id == customer.id,
+            ContactPoint.kind == kind,
+            ContactPoint.value == data["value"],
+        )
+    )
+    if exists:
+        raise Conflict("this contact point already exists for the customer")
+    point = ContactPoint(tenant_id=tenant_id, customer_id=customer.id, **data)
+    session.add(point)
+    session.flush()
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="contact_point.created",
+        entity_type="contact_point",
+        entity_id=point.id,
+        data={"customer_id": str(customer.id), "kind": kind.value, "owner": str(point.owner)},
+    )
+    return point
+
+
+def list_contact_points(
+    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID
+) -> list[ContactPoint]:
+    customer = get_customer(session, tenant_id=tenant_id, customer_id=customer_id)
+    return list(
+        session.scalars(
+            select(ContactPoint)
+            .where(ContactPoint.tenant_id == tenant_id, ContactPoint.customer_id == customer.id)
+            .order_by(ContactPoint.created_at)
+        )
+    )
+
+
+MANUAL_STATUSES = {ReceivableStatus.CANCELLED, ReceivableStatus.WRITTEN_OFF}
+
+
+def update_receivable(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    receivable_id: uuid.UUID,
+    changes: dict[str, Any],
+    actor: str,
+) -> Receivable:
+    receivable = get_receivable(session, tenant_id=tenant_id, receivable_id=receivable_id)
+    status = changes.get("status")
+    if status is not None and status not in MANUAL_STATUSES:
+        raise ValidationFailed(
+            errors=[FieldError("status", "only cancelled or written_off can be set by hand")]
+        )
+    if changes.get("due_date") is not None and changes["due_date"] < receivable.issue_date:
+        raise ValidationFailed(errors=[FieldError("due_date", "due date is before the issue date")])
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for key, value in changes.items():
+        old = getattr(receivable, key)
+        if old != value:
+            before[key], after[key] = _jsonable(old), _jsonable(value)
+            setattr(receivable, key, value)
+    if status in MANUAL_STATUSES and "status" in after:
+        before["balance"], after["balance"] = _jsonable(receivable.balance), "0.00"
+        receivable.balance = Decimal("0.00")
+    if after:
+        session.flush()
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="receivable.updated",
+            entity_type="receivable",
+            entity_id=receivable.id,
+            data={"before": before, "after": after},
+        )
+    return receivable
+
+
+def delete_payment(
+    session: Session, *, tenant_id: uuid.UUID, payment_id: uuid.UUID, actor: str
+) -> None:
+    """Estorno: removes a payment recorded by mistake and reopens what it had settled."""
+    payment = get_payment(session, tenant_id=tenant_id, payment_id=payment_id)
+    receivable_id = payment.receivable_id
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="payment.deleted",
+        entity_type="payment",
+        entity_id=payment.id,
+        data={"external_id": payment.external_id, "gross": _jsonable(payment.gross)},
+    )
+    session.delete(payment)
+    session.flush()
+    receivable = get_receivable(session, tenant_id=tenant_id, receivable_id=receivable_id)
+    paid = session.scalar(
+        select(func.coalesce(func.sum(Payment.gross), 0)).where(
+            Payment.tenant_id == tenant_id, Payment.receivable_id == receivable_id
+        )
+    )
+    paid = Decimal(paid or 0)
+    if receivable.status in (ReceivableStatus.OPEN, ReceivableStatus.PAID):
+        remaining = max(receivable.original_amount - paid, Decimal("0.00"))
+        receivable.status = ReceivableStatus.OPEN if remaining > 0 else ReceivableStatus.PAID
+        receivable.balance = remaining
+    session.flush()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value

@@ -1,0 +1,38 @@
+"""The application factory: one FastAPI app serves the JSON API, the console and the portal."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from adimple.db.engine import get_engine, session_factory
+from adimple.web import problems
+
+
+def create_app(engine: Engine | None = None) -> FastAPI:
+    from adimple.portfolio.api import router as portfolio_router
+
+    app = FastAPI(
+        title="Adimple API",
+        version="1.0.0",
+        description=(
+            "Cobrança de inadimplentes: carteira (clientes, títulos, pagamentos), política de "
+            "cobrança e mais. Authenticate with `Authorization: Bearer <API key>`; errors are "
+            "RFC 9457 problem details."
+        ),
+    )
+    app.state.session_factory = session_factory(engine or get_engine())
+    problems.install(app)
+    app.include_router(portfolio_router, prefix="/api/v1")
+    import importlib.util
+
+    if importlib.util.find_spec("adimple.charges.api"):
+        from adimple.charges.api import router as policy_router
+
+        app.include_router(policy_router, prefix="/api/v1")
+
+    @app.get("/healthz", tags=["ops"], include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,49 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from adimple.kit.errors import DomainError, ValidationFailed
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body["instance"] = instance
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        extra: dict[str, Any] = dict(exc.extra)
+        if isinstance(exc, ValidationFailed):
+            extra["errors"] = [e.as_dict() for e in exc.errors]
+        return problem(exc.status_code, exc.title, exc.detail, request.url.path, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "line": None,
+                "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
+                "reason": err["msg"],
+            }
+            for err in exc.errors()
+        ]
+        return problem(
+            422, "Dados inválidos", "the request is invalid", request.url.path, errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), request.url.path)
