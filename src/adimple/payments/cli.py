@@ -260,3 +260,19 @@ def boleto_pdf(
     print_json(
         {"out": str(out), "bytes": len(pdf), "linha_digitavel": document.boleto.linha_digitavel}
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# cnab
+# ---------------------------------------------------------------------------------------------
+
+
+@cnab_app.command("parse")
+def cnab_parse(file: Annotated[Path, typer.Argument(help="CNAB 240 or 400 retorno file.")]) -> None:
+    """Reads a retorno de cobrança: one record per title movement, in file order."""
+    from adimple.payments.cnab.parser import CnabError, parse_file
+
+    try:
+        print_json(parse_file(file).as_contract())
+    except CnabError as exc:
+        die(f"invalid CNAB file: {exc}")
