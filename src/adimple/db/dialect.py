@@ -32,6 +32,12 @@ def json_object_sql(conn: Connection, pairs: Sequence[tuple[str, str]]) -> str:
     return f"{fn}({args})"
 
 
+def json_cast_sql(conn: Connection, expr: str) -> str:
+    """Text holding JSON, as the JSON column type wants it (SQLite: plain text; a CAST to
+    JSON there would apply NUMERIC affinity and turn ``'[]'`` into 0)."""
+    return f"CAST({expr} AS JSON)" if is_postgres(conn) else expr
+
+
 def greatest_sql(conn: Connection, a: str, b: str) -> str:
     return f"GREATEST({a}, {b})" if is_postgres(conn) else f"MAX({a}, {b})"
 

@@ -361,7 +361,7 @@ def _python_column(
         except ValueError as exc:
             errors.append(FieldError(col, str(exc), line, source))
             out.append(None)
-    return pl.Series(col, out)
+    return pl.Series(col, out, dtype=pl.Utf8)
 
 
 def validate(

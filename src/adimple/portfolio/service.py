@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 
 import polars as pl
 from pydantic import BaseModel
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Connection, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
+from adimple.db.dialect import json_cast_sql
 from adimple.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from adimple.portfolio import repository
 from adimple.portfolio import validation as rules
@@ -67,7 +68,7 @@ class ImportResult:
         }
 
 
-def _targets(kind: ImportKind, columns: frozenset[str]) -> Target:
+def _targets(kind: ImportKind, columns: frozenset[str], conn: Connection) -> Target:
     """Which table columns a staged file sets; absent file columns keep stored values."""
     if kind is ImportKind.CUSTOMERS:
         mapping = {"external_id": "s.external_id"}
@@ -78,9 +79,9 @@ def _targets(kind: ImportKind, columns: frozenset[str]) -> Target:
             if flag in columns:
                 mapping[flag] = f"s.{flag}"
         if "tags" in columns:
-            mapping["tags"] = "CAST(s.tags AS JSON)"
+            mapping["tags"] = json_cast_sql(conn, "s.tags")
         defaults = {
-            "tags": "CAST('[]' AS JSON)",
+            "tags": json_cast_sql(conn, "'[]'"),
             **{
                 f: "false"
                 for f in (
@@ -161,7 +162,7 @@ def _targets(kind: ImportKind, columns: frozenset[str]) -> Target:
         "source": "'import'",
         "fees_cents": "0",
         "net_cents": "s.amount_cents",
-        "details": "CAST('{}' AS JSON)",
+        "details": json_cast_sql(conn, "'{}'"),
     }
     return Target(table="payment", entity_type="payment", mapping=mapping, insert_defaults=defaults)
 
@@ -169,9 +170,9 @@ def _targets(kind: ImportKind, columns: frozenset[str]) -> Target:
 def _stage_frame(kind: ImportKind, frame: pl.DataFrame) -> pl.DataFrame:
     if "tags" in frame.columns:
         frame = frame.with_columns(
-            pl.col("tags").map_elements(
-                lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.Utf8
-            )
+            pl.col("tags")
+            .map_elements(lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.Utf8)
+            .fill_null("[]")
         )
     return frame
 
@@ -246,7 +247,7 @@ def import_validated(
         progress("writing", 0, 1)
 
     now = datetime.now(UTC)
-    target = _targets(kind, validated.columns)
+    target = _targets(kind, validated.columns, conn)
     contact_kinds = {c: k for c, k in CONTACT_COLUMNS.items() if c in validated.columns}
     contact_lines: set[int] = set()
     if kind is ImportKind.CUSTOMERS:
@@ -420,7 +421,8 @@ def page(
     session: Session, query: Select[tuple[M]], *, limit: int, offset: int, order_by: Any
 ) -> tuple[list[M], int]:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    items = list(session.scalars(query.order_by(order_by).limit(limit).offset(offset)))
+    keys = order_by if isinstance(order_by, tuple) else (order_by,)
+    items = list(session.scalars(query.order_by(*keys).limit(limit).offset(offset)))
     return items, total
 
 
