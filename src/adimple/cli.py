@@ -247,6 +247,107 @@ def import_command(
         out.print(f"rejeitadas gravadas em {rejects_path}")
 
 
+@app.command("demo")
+def demo_command(
+    customers: Annotated[int, typer.Option(min=1, help="How many debtors to generate.")] = 500,
+    days: Annotated[
+        int, typer.Option(min=30, help="How many days of history the portfolio spans.")
+    ] = 540,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same portfolio).")] = 42,
+    serve: Annotated[bool, typer.Option("--serve", help="Start the web server at the end.")] = False,
+) -> None:
+    """Builds a demo creditor and portfolio in the configured database and summarises it."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from adimple.db.engine import unit_of_work
+    from adimple.demo import service as demo
+    from adimple.kit.i18n import brl, short_date
+    from adimple.settings import get_settings
+    from adimple.tenancy.service import create_api_key
+
+    settings = get_settings()
+    prepare_database()
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    directory = Path("var/demo")
+    with err.status("gerando e importando a carteira de demonstração…"):
+        with unit_of_work() as session:
+            tenant, results = demo.build(
+                session,
+                customers=customers,
+                seed=seed,
+                today=today,
+                directory=directory,
+                history_days=days,
+            )
+            _, token = create_api_key(session, tenant_id=tenant.id, name="demo")
+            summary = demo.summarize(session, tenant.id, today)
+            creditor = f"{tenant.legal_name} — CNPJ {tenant.document}"
+
+    imports = Table(title="Importação (mesmo caminho de `adimple import`)")
+    for col in ("arquivo", "linhas", "inseridas", "atualizadas", "sem alteração"):
+        imports.add_column(col, justify="right" if col != "arquivo" else "left")
+    for result in results:
+        imports.add_row(
+            result.source,
+            f"{result.total:,}".replace(",", "."),
+            str(result.inserted),
+            str(result.updated),
+            str(result.unchanged),
+        )
+    out.print(imports)
+    table = Table(title=f"Carteira em {short_date(today)} — {creditor}")
+    table.add_column("indicador")
+    table.add_column("valor", justify="right")
+    table.add_row("clientes", str(summary.customers))
+    table.add_row("títulos", str(summary.receivables))
+    table.add_row("em aberto", f"{summary.open_count} títulos — {brl(summary.open_balance)}")
+    table.add_row(
+        "vencidos",
+        f"{summary.overdue_count} títulos de {summary.overdue_customers} clientes — "
+        f"{brl(summary.overdue_balance)}",
+    )
+    out.print(table)
+    aging = Table(title="Aging dos vencidos")
+    aging.add_column("faixa de atraso")
+    aging.add_column("títulos", justify="right")
+    aging.add_column("saldo", justify="right")
+    for label, count, balance in summary.aging:
+        aging.add_row(label, str(count), brl(balance))
+    out.print(aging)
+    out.print(f"Arquivos gerados em {directory}/ (clientes.csv, titulos.csv, pagamentos.csv).")
+    out.print(f"Chave de API da demonstração: [bold]{token}[/bold]")
+    out.print("Próximos passos:")
+    out.print("  adimple serve                      # API em http://127.0.0.1:8000/docs")
+    out.print(
+        "  adimple debt quote --principal 100.00 --due-date 2026-09-10 --as-of "
+        f"{today.isoformat()}"
+    )
+    out.print("  adimple import receivables var/demo/titulos.csv   # reimportar não altera nada")
+    if serve:
+        serve_command()
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Runs the web app (JSON API at /api/v1, docs at /docs)."""
+    import uvicorn
+
+    prepare_database()
+    uvicorn.run(
+        "adimple.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+    )
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
