@@ -38,6 +38,7 @@ from adimple.charges.policy import (
 )
 from adimple.db.base import utcnow
 from adimple.kit.errors import NotFound
+from adimple.kit.money import ZERO
 from adimple.portfolio.models import Customer, Receivable, ReceivableStatus
 from adimple.tenancy.models import Tenant
 
@@ -224,7 +225,7 @@ def offers_for_customer(
             Receivable.tenant_id == tenant_id,
             Receivable.customer_id == customer_id,
             Receivable.status == ReceivableStatus.OPEN,
-            Receivable.balance > 0,
+            Receivable.balance > ZERO,
         )
         .order_by(Receivable.due_date)
     ).all()
