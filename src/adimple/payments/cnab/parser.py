@@ -182,14 +182,10 @@ def _parse_240(numbered: list[tuple[int, str]], source: str) -> CnabFile:
     bank_code = header[0:3]
     if bank_code not in CNAB240_BANKS:
         raise CnabError(f"{source}:{header_number}: unknown bank {bank_code!r} in the header")
-    # FEBRABAN G015, header de arquivo position 143: 1 = remessa, 2 = retorno.
+    # FEBRABAN G015, header de arquivo position 143: 1 = remessa, 2 = retorno. Only an explicit
+    # remessa is refused: a few bank systems leave the position blank in their retornos.
     if header[142] == "1":
         raise CnabError(f"{source}:{header_number}: this is a remessa file, not a retorno")
-    if header[142] != "2":
-        raise CnabError(
-            f"{source}:{header_number}: header position 143 must be 2 (retorno), "
-            f"got {header[142]!r}"
-        )
     records: list[CnabRecord] = []
     pending: tuple[int, dict[str, Any]] | None = None
     trailer_seen = False
