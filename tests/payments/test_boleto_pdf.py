@@ -118,3 +118,39 @@ def test_format_tax_id() -> None:
     assert format_tax_id("12345678909") == "123.456.789-09"
     assert format_tax_id("12.ABC.345/01DE-35") == "12.ABC.345/01DE-35"
     assert format_tax_id("passport X") == "passport X"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[1, 2]",
+        '{"code": "34191377000000135001750025828170810536789000"}',
+        '{"code": "34191377000000135001750025828170810536789000", "pix_payload": "000201",'
+        ' "beneficiario": {"name": "B", "document": "1"},'
+        ' "pagador": {"name": "P", "document": "2"}}',
+        '{"bank": "341", "amount": 10, "bank_fields": {"carteira": 109}}',
+    ],
+)
+def test_cli_rejects_bad_documents_with_exit_2(run_cli, tmp_path: Path, content: str) -> None:
+    source = tmp_path / "doc.json"
+    source.write_text(content, encoding="utf-8")
+    run_cli("boleto", "pdf", str(source), "--out", str(tmp_path / "x.pdf")).assert_invalid()
+
+
+def test_numbers_in_json_bank_fields_are_accepted(run_cli, tmp_path: Path) -> None:
+    source = tmp_path / "doc.json"
+    source.write_text(
+        json.dumps(
+            {
+                "bank": "756",
+                "amount": 50,
+                "due_date": "2026-05-04",
+                "bank_fields": {"cooperativa": 4327, "codigo_cliente": 229385, "nosso_numero": 2},
+                "beneficiario": {"name": "Credora", "document": "12345678000195"},
+                "pagador": {"name": "Maria", "document": "12345678909"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = run_cli("boleto", "pdf", str(source), "--out", str(tmp_path / "b.pdf"))
+    assert result.exit_code == 0, result.stderr

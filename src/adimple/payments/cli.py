@@ -203,8 +203,10 @@ def boleto_encode(
     from adimple.payments.boleto.codec import BoletoError, encode
 
     due = _date(due_date, "--due-date")
-    value = _amount(amount)
-    assert value is not None
+    try:
+        value = parse_amount(amount)
+    except AmountError as exc:
+        die(f"invalid amount: {exc}")
     params: dict[str, object] = {
         "agencia": agencia,
         "conta": conta,
@@ -250,7 +252,7 @@ def boleto_pdf(
         die(f"cannot read {source}: {exc}")
     try:
         document = document_from_dict(data)
-    except (BoletoError, ValueError, TypeError, KeyError) as exc:
+    except (BoletoError, ValueError, TypeError, KeyError, AttributeError) as exc:
         die(f"invalid boleto document {source}: {exc}")
     pdf = render_pdf(document)
     try:

@@ -642,7 +642,12 @@ def bank_free_field(bank_code: str, params: Mapping[str, object]) -> BankFreeFie
         known = ", ".join(sorted(BUILDERS))
         raise BoletoError(f"no free-field builder for bank {bank_code} (known: {known})")
     accepted = {f.name: f for f in fields(builder) if f.name != "bank_code"}
-    given = {name: value for name, value in params.items() if value is not None}
+    # JSON bodies may carry numbers: every field but the flags is text.
+    given = {
+        name: value if isinstance(value, bool) else str(value)
+        for name, value in params.items()
+        if value is not None
+    }
     unknown = sorted(set(given) - set(accepted))
     if unknown:
         raise BoletoError(f"bank {bank_code} does not use: {', '.join(unknown)}")

@@ -165,6 +165,11 @@ def document_from_dict(data: dict[str, Any]) -> BoletoDocument:
             address=str(value.get("address", "")),
         )
 
+    pix_payload = data.get("pix_payload")
+    if pix_payload is not None:
+        from adimple.payments.pix.codec import decode as decode_pix
+
+        decode_pix(str(pix_payload))  # PixError (a ValueError) now, not at render time
     beneficiario, pagador = party("beneficiario"), party("pagador")
     if beneficiario is None or pagador is None:
         raise ValueError("beneficiario and pagador are required")
@@ -188,5 +193,5 @@ def document_from_dict(data: dict[str, Any]) -> BoletoDocument:
         local_pagamento=str(data.get("local_pagamento", DEFAULT_LOCAL_PAGAMENTO)),
         instrucoes=tuple(str(line) for line in data.get("instrucoes", ())),
         bank_name=data.get("bank_name"),
-        pix_payload=data.get("pix_payload"),
+        pix_payload=None if pix_payload is None else str(pix_payload),
     )
