@@ -107,6 +107,14 @@ class TestIndicesWithDatabase:
         assert code == 2 and out == "" and "bad.csv:2" in err
         code, _, err = run("indices", "import", str(tmp_path / "nope.csv"), "--series", "IPCA")
         assert code == 2 and "arquivo" in err
+        code, _, err = run("indices", "import", str(file))
+        assert code == 2 and "--series" in err
+
+    def test_series_from_the_file_name(self, cli_db: str, tmp_path: Path) -> None:
+        file = tmp_path / "taxa_legal_monthly.csv"
+        file.write_text("month,percent\n2026-11,0.401234\n")
+        code, out, _ = run("indices", "import", str(file))
+        assert code == 0 and json.loads(out)["series"] == "TAXA_LEGAL"
 
 
 class TestPolicyWithDatabase:

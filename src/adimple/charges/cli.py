@@ -178,17 +178,38 @@ def indices_show(
 @indices_app.command("import")
 def indices_import(
     file: Annotated[Path, typer.Argument(help="CSV (month,percent[,source]) ou JSON do SGS.")],
-    series: Annotated[str, typer.Option("--series", help="IPCA, SELIC, IPCA15 ou TAXA_LEGAL.")],
+    series: Annotated[
+        str | None,
+        typer.Option(
+            "--series",
+            help="IPCA, SELIC, IPCA15 ou TAXA_LEGAL (padrão: deduzida do nome do arquivo).",
+        ),
+    ] = None,
 ) -> None:
     """Importa valores novos ou corrigidos de uma série para o banco de dados."""
     from adimple.charges import service
     from adimple.db.engine import unit_of_work
 
     with _contract_errors():
-        name = parse_series_name(series)
+        name = parse_series_name(series) if series else _series_from_file_name(file)
         with unit_of_work() as session:
             result = service.import_index_file(session, file, series=name)
         print_json(result)
+
+
+def _series_from_file_name(file: Path) -> SeriesName:
+    """``ipca_monthly.csv`` → IPCA, ``taxa_legal_2026.csv`` → TAXA_LEGAL, etc."""
+    stem = file.name.lower().replace("-", "_")
+    for prefix, name in (
+        ("taxa_legal", SeriesName.TAXA_LEGAL),
+        ("ipca15", SeriesName.IPCA15),
+        ("ipca_15", SeriesName.IPCA15),
+        ("selic", SeriesName.SELIC),
+        ("ipca", SeriesName.IPCA),
+    ):
+        if stem.startswith(prefix):
+            return name
+    die(f"{file.name}: informe a série com --series (IPCA, SELIC, IPCA15 ou TAXA_LEGAL)")
 
 
 # --- policy -----------------------------------------------------------------------------------

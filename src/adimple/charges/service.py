@@ -31,13 +31,12 @@ from adimple.charges.offers import DebtBase, Offer, build_offers, first_due_date
 from adimple.charges.policy import (
     DEFAULT_POLICY,
     Policy,
-    PolicyError,
     policy_from_data,
     policy_to_data,
     validate_for_tenant,
 )
 from adimple.db.base import utcnow
-from adimple.kit.errors import NotFound
+from adimple.kit.errors import DomainError, NotFound
 from adimple.kit.money import ZERO
 from adimple.portfolio.models import Customer, Receivable, ReceivableStatus
 from adimple.tenancy.models import Tenant
@@ -120,7 +119,7 @@ def find_tenant(session: Session, *, slug: str | None) -> Tenant:
         return tenant
     tenants = list(session.scalars(select(Tenant).limit(2)))
     if len(tenants) != 1:
-        raise PolicyError("informe o credor com --tenant SLUG")
+        raise DomainError("informe o credor com --tenant SLUG")
     return tenants[0]
 
 
