@@ -108,9 +108,7 @@ def tenant(session: Session):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def cli_database(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def cli_database(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Points the CLI at a database it may commit to: a new SQLite file, or the session's
     PostgreSQL database (rows stay apart there by tenant)."""
     from adimple.db import engine as engine_module

@@ -254,7 +254,9 @@ def demo_command(
         int, typer.Option(min=30, help="How many days of history the portfolio spans.")
     ] = 540,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same portfolio).")] = 42,
-    serve: Annotated[bool, typer.Option("--serve", help="Start the web server at the end.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Start the web server at the end.")
+    ] = False,
 ) -> None:
     """Builds a demo creditor and portfolio in the configured database and summarises it."""
     from datetime import datetime
@@ -270,19 +272,18 @@ def demo_command(
     prepare_database()
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     directory = Path("var/demo")
-    with err.status("gerando e importando a carteira de demonstração…"):
-        with unit_of_work() as session:
-            tenant, results = demo.build(
-                session,
-                customers=customers,
-                seed=seed,
-                today=today,
-                directory=directory,
-                history_days=days,
-            )
-            _, token = create_api_key(session, tenant_id=tenant.id, name="demo")
-            summary = demo.summarize(session, tenant.id, today)
-            creditor = f"{tenant.legal_name} — CNPJ {tenant.document}"
+    with err.status("gerando e importando a carteira…"), unit_of_work() as session:
+        tenant, results = demo.build(
+            session,
+            customers=customers,
+            seed=seed,
+            today=today,
+            directory=directory,
+            history_days=days,
+        )
+        _, token = create_api_key(session, tenant_id=tenant.id, name="demo")
+        summary = demo.summarize(session, tenant.id, today)
+        creditor = f"{tenant.legal_name} — CNPJ {tenant.document}"
 
     imports = Table(title="Importação (mesmo caminho de `adimple import`)")
     for col in ("arquivo", "linhas", "inseridas", "atualizadas", "sem alteração"):
@@ -320,8 +321,8 @@ def demo_command(
     out.print("Próximos passos:")
     out.print("  adimple serve                      # API em http://127.0.0.1:8000/docs")
     out.print(
-        "  adimple debt quote --principal 100.00 --due-date 2026-09-10 --as-of "
-        f"{today.isoformat()}"
+        "  adimple debt quote --principal 100.00 --due-date 2026-06-10 --as-of 2026-10-15"
+        "   # IPCA shipped up to 2026-09; newer months: adimple indices import"
     )
     out.print("  adimple import receivables var/demo/titulos.csv   # reimportar não altera nada")
     if serve:

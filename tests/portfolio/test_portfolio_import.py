@@ -85,9 +85,9 @@ class TestCustomersImport:
         result = run(session, tenant, write(tmp_path / "c2.csv", changed), ImportKind.CUSTOMERS)
         assert (result.inserted, result.updated, result.unchanged) == (0, 1, 1)
         count = session.scalar(
-            select(func.count()).select_from(ContactPoint).where(
-                ContactPoint.tenant_id == tenant.id, ContactPoint.kind == "email"
-            )
+            select(func.count())
+            .select_from(ContactPoint)
+            .where(ContactPoint.tenant_id == tenant.id, ContactPoint.kind == "email")
         )
         assert count == 2
 
@@ -100,9 +100,7 @@ class TestReceivablesImport:
         assert str(t1.issue_date) == "2026-01-01" and str(t1.due_date) == "2026-02-10"
         assert t1.status is ReceivableStatus.OPEN
 
-    def test_same_file_twice_changes_nothing(
-        self, session: Session, tenant, loaded: Path
-    ) -> None:
+    def test_same_file_twice_changes_nothing(self, session: Session, tenant, loaded: Path) -> None:
         before = session.scalar(select(func.count()).select_from(AuditEvent))
         stamp = receivable(session, tenant, "T1").updated_at
         result = run(session, tenant, loaded / "r.csv", ImportKind.RECEIVABLES)
@@ -191,7 +189,10 @@ class TestReceivablesImport:
         path = write(tmp_path / "x.csv", "id_titulo;valor\nT1;10\n")
         validated, _ = load(path, ImportKind.RECEIVABLES)
         reasons = [str(e) for e in validated.errors]
-        assert f"{path}:1: header: missing column 'issue_date' (or emissao, data_emissao, dt_emissao)" in reasons
+        assert (
+            f"{path}:1: header: missing column 'issue_date' (or emissao, data_emissao, dt_emissao)"
+            in reasons
+        )
         assert any("customer_external_id" in r for r in reasons)
 
     def test_xlsx(self, session: Session, tenant, loaded: Path) -> None:
@@ -222,10 +223,15 @@ class TestPaymentsImport:
         )
 
     def test_unknown_receivable(self, session: Session, tenant, loaded: Path) -> None:
-        path = write(loaded / "p.csv", "id_pagamento;id_titulo;data_pagamento;valor\nP;TX;2026-01-01;1\n")
+        path = write(
+            loaded / "p.csv", "id_pagamento;id_titulo;data_pagamento;valor\nP;TX;2026-01-01;1\n"
+        )
         with pytest.raises(ValidationFailed) as caught:
             run(session, tenant, path, ImportKind.PAYMENTS)
-        assert str(caught.value.errors[0]) == f"{path}:2: receivable_external_id: receivable 'TX' not found"
+        assert (
+            str(caught.value.errors[0])
+            == f"{path}:2: receivable_external_id: receivable 'TX' not found"
+        )
 
     def test_fees_above_the_amount(self, session: Session, tenant, loaded: Path) -> None:
         path = write(

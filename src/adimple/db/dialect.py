@@ -85,6 +85,6 @@ def bulk_load(
     sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
     for offset in range(0, frame.height, chunk_size):
         part = sqlite_frame.slice(offset, chunk_size)
-        conn.exec_driver_sql(sql, part.rows())  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql, part.rows())
         if on_chunk:
             on_chunk(part.height)

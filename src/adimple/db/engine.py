@@ -31,7 +31,12 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     settings = get_settings()
     url = normalize_url(url or settings.database_url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=settings.db_echo, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        engine = create_engine(
+            url,
+            echo=settings.db_echo,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            **kwargs,
+        )
         _harden_sqlite(engine)
         return engine
     kwargs.setdefault("pool_size", settings.db_pool_size)

@@ -99,7 +99,17 @@ def generate(
         slug = fake.user_name()
         email = f"{slug}{n}@{rng.choice(['exemplo.com.br', 'mail.example', 'correio.example'])}"
         customer_rows.append(
-            [external_id, document, name, birth, uf, fake.city(), email, phone, fake.address().replace("\n", " - ")]
+            [
+                external_id,
+                document,
+                name,
+                birth,
+                uf,
+                fake.city(),
+                email,
+                phone,
+                fake.address().replace("\n", " - "),
+            ]
         )
         profile = rng.choices(profile_names, profile_weights)[0]
         _, pay_probability, (late_min, late_max) = PROFILES[profile]
@@ -114,7 +124,15 @@ def generate(
                 due = _add_months(issue, i)
                 receivable_id = f"{contract}-{i:02d}"
                 receivable_rows.append(
-                    [receivable_id, external_id, contract, f"{i}/{count}", issue.isoformat(), due.isoformat(), f"{amount:.2f}".replace(".", ",")]
+                    [
+                        receivable_id,
+                        external_id,
+                        contract,
+                        f"{i}/{count}",
+                        issue.isoformat(),
+                        due.isoformat(),
+                        f"{amount:.2f}".replace(".", ","),
+                    ]
                 )
                 if due > today or stopped:
                     continue
@@ -125,17 +143,38 @@ def generate(
                     paid_on = due + timedelta(days=rng.randint(late_min, late_max))
                     if paid_on > today:
                         continue
+                    method = "pix" if rng.random() < 0.6 else "boleto"
                     payment_rows.append(
-                        [f"PG-{receivable_id}", receivable_id, paid_on.isoformat(), f"{amount:.2f}".replace(".", ","), "pix" if rng.random() < 0.6 else "boleto"]
-                    )  # fmt: skip
+                        [
+                            f"PG-{receivable_id}",
+                            receivable_id,
+                            paid_on.isoformat(),
+                            brazilian(amount),
+                            method,
+                        ]
+                    )
 
+    customer_header = (
+        "codigo_cliente cpf_cnpj nome data_nascimento uf cidade email celular endereco"
+    )
+    receivable_header = "id_titulo id_cliente contrato parcela emissao vencimento valor"
+    payment_header = "id_pagamento id_titulo data_pagamento valor origem"
     files = DemoFiles(
-        customers=_write(directory / "clientes.csv", ["codigo_cliente", "cpf_cnpj", "nome", "data_nascimento", "uf", "cidade", "email", "celular", "endereco"], customer_rows),
-        receivables=_write(directory / "titulos.csv", ["id_titulo", "id_cliente", "contrato", "parcela", "emissao", "vencimento", "valor"], receivable_rows),
-        payments=_write(directory / "pagamentos.csv", ["id_pagamento", "id_titulo", "data_pagamento", "valor", "origem"], payment_rows),
-        counts={"customers": len(customer_rows), "receivables": len(receivable_rows), "payments": len(payment_rows)},
-    )  # fmt: skip
+        customers=_write(directory / "clientes.csv", customer_header.split(), customer_rows),
+        receivables=_write(directory / "titulos.csv", receivable_header.split(), receivable_rows),
+        payments=_write(directory / "pagamentos.csv", payment_header.split(), payment_rows),
+        counts={
+            "customers": len(customer_rows),
+            "receivables": len(receivable_rows),
+            "payments": len(payment_rows),
+        },
+    )
     return files
+
+
+def brazilian(amount: Decimal) -> str:
+    """``1234,56``: the decimal comma Brazilian spreadsheets write."""
+    return f"{amount:.2f}".replace(".", ",")
 
 
 def _add_months(day: date, months: int) -> date:

@@ -55,10 +55,7 @@ def parse_amount(text: str, *, decimal_separator: str | None = None) -> Decimal:
         raise AmountError("empty amount")
     if decimal_separator is None:
         last = max(raw.rfind(","), raw.rfind("."))
-        if last != -1 and len(raw) - last - 1 in (1, 2):
-            decimal_separator = raw[last]
-        else:
-            decimal_separator = "."
+        decimal_separator = raw[last] if last != -1 and len(raw) - last - 1 in (1, 2) else "."
     group = "." if decimal_separator == "," else ","
     cleaned = raw.replace(group, "")
     if decimal_separator == ",":

@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, bindparam, func, select, text
+from sqlalchemy import BindParameter, Connection, Select, bindparam, func, select, text
 from sqlalchemy.types import Uuid
 
 from adimple.db.base import UTCDateTime
@@ -67,7 +68,7 @@ class UpsertCounts:
     updated: int = 0
 
 
-def _params(tenant_id: uuid.UUID, now: datetime) -> list:  # type: ignore[type-arg]
+def _params(tenant_id: uuid.UUID, now: datetime) -> list[BindParameter[Any]]:
     return [bindparam("t", tenant_id, type_=Uuid()), bindparam("now", now, type_=UTCDateTime())]
 
 
@@ -331,7 +332,7 @@ def receivables_query(
     due_to: date | None = None,
     overdue_on: date | None = None,
     customer_id: uuid.UUID | None = None,
-) -> Select[tuple[Receivable]]:
+) -> Select[Receivable]:
     query = select(Receivable).where(Receivable.tenant_id == tenant_id)
     if status is not None:
         query = query.where(Receivable.status == status)
@@ -348,5 +349,5 @@ def receivables_query(
     return query
 
 
-def count(conn: Connection, query: Select) -> int:  # type: ignore[type-arg]
+def count(conn: Connection, query: Select[Receivable]) -> int:
     return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())

@@ -304,8 +304,11 @@ def write_rejects(path: Path, raw: pl.DataFrame, errors: list[FieldError]) -> Pa
         for row in rows.iter_rows(named=True):
             line = row[LINE]
             writer.writerow(
-                [line, *("" if row[c] is None else row[c] for c in columns)]
-                + ["; ".join(reasons[line])]
+                [
+                    line,
+                    *("" if row[c] is None else row[c] for c in columns),
+                    "; ".join(reasons[line]),
+                ]
             )
     return target
 
@@ -360,9 +363,7 @@ def bulk_upsert(
 
 
 def _get(session: Session, model: type[M], tenant_id: uuid.UUID, record_id: uuid.UUID) -> M:
-    row = session.scalar(
-        select(model).where(model.tenant_id == tenant_id, model.id == record_id)  # type: ignore[attr-defined]
-    )
+    row = session.scalar(select(model).where(model.tenant_id == tenant_id, model.id == record_id))
     if row is None:
         raise NotFound(f"{model.__tablename__} {record_id} not found")
     return row
@@ -418,7 +419,7 @@ def get_payment(session: Session, *, tenant_id: uuid.UUID, payment_id: uuid.UUID
 
 
 def page(
-    session: Session, query: Select[tuple[M]], *, limit: int, offset: int, order_by: Any
+    session: Session, query: Select[M], *, limit: int, offset: int, order_by: Any
 ) -> tuple[list[M], int]:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     keys = order_by if isinstance(order_by, tuple) else (order_by,)

@@ -10,6 +10,7 @@ from adimple.web import problems
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
+    from adimple.charges.api import router as policy_router
     from adimple.portfolio.api import router as portfolio_router
 
     app = FastAPI(
@@ -23,13 +24,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     app.state.session_factory = session_factory(engine or get_engine())
     problems.install(app)
-    app.include_router(portfolio_router, prefix="/api/v1")
-    import importlib.util
-
-    if importlib.util.find_spec("adimple.charges.api"):
-        from adimple.charges.api import router as policy_router
-
-        app.include_router(policy_router, prefix="/api/v1")
+    for router in (portfolio_router, policy_router):
+        app.include_router(router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict[str, str]:
