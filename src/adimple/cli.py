@@ -143,7 +143,7 @@ def _tenant(session, slug: str | None):  # type: ignore[no-untyped-def]
 def _fail(exc: DomainError) -> None:
     if isinstance(exc, ValidationFailed) and exc.errors:
         for error in exc.errors:
-            err.print(str(error), markup=False, highlight=False, soft_wrap=True)
+            sys.stderr.write(f"{error}\n")
         die(exc.detail)
     die(exc.detail)
 
@@ -174,11 +174,11 @@ def import_command(
         validated, detected = load(file, import_kind)
     except ImportFileError as exc:
         die(str(exc))
-    err.print(f"{file}: {detected.describe()}", highlight=False)
+    err.print(f"{file}: {detected.describe()}", highlight=False, soft_wrap=True)
     header_errors = [e for e in validated.errors if e.line == 1 and e.field == "header"]
     if header_errors:
         for error in header_errors:
-            err.print(str(error), markup=False, highlight=False)
+            sys.stderr.write(f"{error}\n")
         die(f"{file}: the header does not match the {kind} format (docs/import-format.md)")
 
     prepare_database()
@@ -226,7 +226,7 @@ def import_command(
     if partial and result.errors:
         rejects_path = service.write_rejects(file, validated.raw, result.errors)
         for error in result.errors:
-            err.print(str(error), markup=False, highlight=False)
+            sys.stderr.write(f"{error}\n")
     summary = result.summary() | {"dry_run": dry_run, "detected": detected.describe()}
     if rejects_path:
         summary["rejects_file"] = str(rejects_path)
