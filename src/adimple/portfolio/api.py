@@ -36,7 +36,7 @@ from adimple.web.deps import CurrentActor, CurrentTenant, DbSession
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Rows to skip.")]
 Partial = Annotated[
     bool, Query(description="Write the valid items and report the others (default: all or none).")
 ]

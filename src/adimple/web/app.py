@@ -25,7 +25,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.session_factory = session_factory(engine or get_engine())
     problems.install(app)
     for router in (portfolio_router, policy_router):
-        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, prefix="/api/v1", responses=problems.PROBLEM_RESPONSES)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict[str, str]:
