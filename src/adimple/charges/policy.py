@@ -100,7 +100,8 @@ class FeeItem(_Model):
     label: str = Field(min_length=1, max_length=120)
     kind: Literal["fixed", "percent"]
     # fixed: reais per overdue installment; percent: % of the corrected installment.
-    value: Decimal = Field(ge=0)
+    # The upper bound keeps Decimal.quantize in range (a 27-digit value would raise there).
+    value: Decimal = Field(ge=0, le=Decimal("1000000"))
 
     @model_validator(mode="after")
     def _bounds(self) -> FeeItem:
@@ -147,7 +148,7 @@ class DownPaymentRule(_Model):
 
 class PlanRules(_Model):
     max_installments: int = Field(default=12, ge=1, le=120)
-    min_installment: Decimal = Field(default=Decimal("50.00"), ge=0)
+    min_installment: Decimal = Field(default=Decimal("50.00"), ge=0, le=Decimal("1000000"))
     down_payment: DownPaymentRule = Field(default_factory=DownPaymentRule)
     # Juros do parcelamento (Tabela Price, monthly compound) for plans longer than
     # ``interest_free_installments`` payments.
