@@ -444,24 +444,8 @@ def update_customer(
             errors.append(FieldError("uf", str(exc)))
     if errors:
         raise ValidationFailed(errors=errors)
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    for key, value in changes.items():
-        old = getattr(customer, key)
-        if old != value:
-            before[key], after[key] = _jsonable(old), _jsonable(value)
-            setattr(customer, key, value)
-    if after:
-        session.flush()
-        audit.record(
-            session,
-            tenant_id=tenant_id,
-            actor=actor,
-            action="customer.updated",
-            entity_type="customer",
-            entity_id=customer.id,
-            data={"before": before, "after": after},
-        )
+    before, after = _apply_changes(customer, changes)
+    _audit_update(session, tenant_id, actor, "customer", customer.id, before, after)
     return customer
 
 
@@ -574,27 +558,11 @@ def update_receivable(
         )
     if changes.get("due_date") is not None and changes["due_date"] < receivable.issue_date:
         raise ValidationFailed(errors=[FieldError("due_date", "due date is before the issue date")])
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    for key, value in changes.items():
-        old = getattr(receivable, key)
-        if old != value:
-            before[key], after[key] = _jsonable(old), _jsonable(value)
-            setattr(receivable, key, value)
+    before, after = _apply_changes(receivable, changes)
     if status in MANUAL_STATUSES and "status" in after:
         before["balance"], after["balance"] = _jsonable(receivable.balance), "0.00"
         receivable.balance = Decimal("0.00")
-    if after:
-        session.flush()
-        audit.record(
-            session,
-            tenant_id=tenant_id,
-            actor=actor,
-            action="receivable.updated",
-            entity_type="receivable",
-            entity_id=receivable.id,
-            data={"before": before, "after": after},
-        )
+    _audit_update(session, tenant_id, actor, "receivable", receivable.id, before, after)
     return receivable
 
 
@@ -627,6 +595,41 @@ def delete_payment(
         receivable.status = ReceivableStatus.OPEN if remaining > 0 else ReceivableStatus.PAID
         receivable.balance = remaining
     session.flush()
+
+
+def _apply_changes(row: object, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sets the changed attributes; returns the audit's before/after of what really changed."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for key, value in changes.items():
+        old = getattr(row, key)
+        if old != value:
+            before[key], after[key] = _jsonable(old), _jsonable(value)
+            setattr(row, key, value)
+    return before, after
+
+
+def _audit_update(
+    session: Session,
+    tenant_id: uuid.UUID,
+    actor: str,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    if not after:
+        return
+    session.flush()
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=f"{entity_type}.updated",
+        entity_type=entity_type,
+        entity_id=entity_id,
+        data={"before": before, "after": after},
+    )
 
 
 def _jsonable(value: Any) -> Any:
