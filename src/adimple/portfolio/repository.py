@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import BindParameter, Connection, Select, bindparam, func, select, text
+from sqlalchemy import BindParameter, Connection, Select, bindparam, select, text
 from sqlalchemy.types import Uuid
 
 from adimple.db.base import UTCDateTime
@@ -347,7 +347,3 @@ def receivables_query(
     if customer_id is not None:
         query = query.where(Receivable.customer_id == customer_id)
     return query
-
-
-def count(conn: Connection, query: Select[Receivable]) -> int:
-    return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())

@@ -373,39 +373,33 @@ def get_customer(session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UU
     return _get(session, Customer, tenant_id, customer_id)
 
 
+def _get_by_external_id(
+    session: Session, model: type[M], tenant_id: uuid.UUID, external_id: str
+) -> M:
+    row = session.scalar(
+        select(model).where(model.tenant_id == tenant_id, model.external_id == external_id)
+    )
+    if row is None:
+        raise NotFound(f"{model.__tablename__} '{external_id}' not found")
+    return row
+
+
 def get_customer_by_external_id(
     session: Session, *, tenant_id: uuid.UUID, external_id: str
 ) -> Customer:
-    row = session.scalar(
-        select(Customer).where(Customer.tenant_id == tenant_id, Customer.external_id == external_id)
-    )
-    if row is None:
-        raise NotFound(f"customer '{external_id}' not found")
-    return row
+    return _get_by_external_id(session, Customer, tenant_id, external_id)
 
 
 def get_receivable_by_external_id(
     session: Session, *, tenant_id: uuid.UUID, external_id: str
 ) -> Receivable:
-    row = session.scalar(
-        select(Receivable).where(
-            Receivable.tenant_id == tenant_id, Receivable.external_id == external_id
-        )
-    )
-    if row is None:
-        raise NotFound(f"receivable '{external_id}' not found")
-    return row
+    return _get_by_external_id(session, Receivable, tenant_id, external_id)
 
 
 def get_payment_by_external_id(
     session: Session, *, tenant_id: uuid.UUID, external_id: str
 ) -> Payment:
-    row = session.scalar(
-        select(Payment).where(Payment.tenant_id == tenant_id, Payment.external_id == external_id)
-    )
-    if row is None:
-        raise NotFound(f"payment '{external_id}' not found")
-    return row
+    return _get_by_external_id(session, Payment, tenant_id, external_id)
 
 
 def get_receivable(

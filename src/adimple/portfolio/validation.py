@@ -64,14 +64,6 @@ def normalize_phone(text: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def is_mobile(e164: str) -> bool:
-    number = phonenumbers.parse(e164)
-    return phonenumbers.number_type(number) in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    )
-
-
 def normalize_uf(text: str) -> str:
     uf = text.strip().upper()
     if uf not in UFS:
