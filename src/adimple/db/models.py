@@ -1,8 +1,20 @@
 """Imports every model so ``Base.metadata`` is complete (Alembic and tests use this)."""
 
 from adimple.audit.models import AuditEvent
+from adimple.cadence.models import (
+    Cadence,
+    CadenceStep,
+    CadenceVersion,
+    CaseEvent,
+    CollectionCase,
+    ContactSuppression,
+    CreditBureauRecord,
+    CycleRun,
+    Segment,
+)
 from adimple.charges.models import CollectionPolicy, IndexValue
 from adimple.db.base import Base
+from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
 from adimple.tenancy.models import ApiKey, Tenant
 
@@ -10,12 +22,24 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Cadence",
+    "CadenceStep",
+    "CadenceVersion",
+    "CaseEvent",
     "ChannelOptOut",
+    "CollectionCase",
     "CollectionPolicy",
     "ContactPoint",
+    "ContactSuppression",
+    "CreditBureauRecord",
     "Customer",
+    "CycleRun",
     "IndexValue",
+    "OutboxMessage",
+    "OutboxReceivable",
     "Payment",
     "Receivable",
+    "Segment",
+    "Task",
     "Tenant",
 ]

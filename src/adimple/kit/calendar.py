@@ -111,6 +111,19 @@ def next_bank_business_day(day: date) -> date:
     return day
 
 
+def overdue_cutoff(day: date) -> date:
+    """The latest due date that is overdue on ``day``.
+
+    A due date on a non-business day may be paid on the next business day without interest
+    (DESIGN §5), so a title is overdue on ``day`` only if its due date, rolled forward, is
+    before ``day``: that is every due date up to the last business day before ``day``.
+    """
+    previous = day - timedelta(days=1)
+    while not is_bank_business_day(previous):
+        previous -= timedelta(days=1)
+    return previous
+
+
 def add_bank_business_days(day: date, count: int) -> date:
     """The ``count``-th business day after ``day`` (``count`` ≥ 0; 0 = ``day`` rolled forward)."""
     current = next_bank_business_day(day)

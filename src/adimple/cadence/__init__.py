@@ -1,0 +1,1 @@
+"""Régua de cobrança: cadences, segments, collection cases and the daily planner."""

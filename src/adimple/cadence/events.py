@@ -1,0 +1,229 @@
+"""What collection does when money arrives: the one entry point for every payment source.
+
+Reconciliation (CNAB), PIX webhooks, manual payments and agreements call
+:func:`receivables_settled` in the same transaction that records the payment, so a contact
+still queued for a paid debt is never sent, a case with nothing overdue is cured at once,
+and a bureau record is scheduled for removal within 5 business days (STJ Súmula 548).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from adimple.audit import service as audit
+from adimple.cadence.models import (
+    BureauStatus,
+    CaseEvent,
+    CaseEventKind,
+    CaseStatus,
+    CollectionCase,
+    CreditBureauRecord,
+)
+from adimple.db.base import utcnow
+from adimple.kit.calendar import add_bank_business_days, overdue_cutoff
+from adimple.messaging.models import (
+    OutboxMessage,
+    OutboxReceivable,
+    OutboxStatus,
+    Task,
+    TaskKind,
+)
+from adimple.portfolio.models import Receivable, ReceivableStatus
+
+BUREAU_REMOVAL_BUSINESS_DAYS = 5  # STJ Súmula 548
+
+
+@dataclass(frozen=True)
+class SettlementEffects:
+    cancelled_messages: int
+    cured_cases: int
+    bureau_removals: int
+
+
+def receivables_settled(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    receivable_ids: Collection[uuid.UUID],
+    on: date,
+    actor: str,
+) -> SettlementEffects:
+    """Applies the consequences of payments (or an agreement) on these receivables.
+
+    Call it after the receivables' balances and statuses are up to date. Safe to call twice.
+    """
+    if not receivable_ids:
+        return SettlementEffects(0, 0, 0)
+    ids = list(receivable_ids)
+    customer_ids = list(
+        session.scalars(
+            select(Receivable.customer_id)
+            .where(Receivable.tenant_id == tenant_id, Receivable.id.in_(ids))
+            .distinct()
+        )
+    )
+    cancelled = cancel_unneeded_messages(session, tenant_id=tenant_id, customer_ids=customer_ids)
+    cured = cure_cases(session, tenant_id=tenant_id, customer_ids=customer_ids, on=on)
+    removals = schedule_bureau_removals(
+        session, tenant_id=tenant_id, receivable_ids=ids, on=on, actor=actor
+    )
+    return SettlementEffects(cancelled, cured, removals)
+
+
+def _still_owed() -> object:
+    return exists().where(
+        OutboxReceivable.outbox_id == OutboxMessage.id,
+        Receivable.id == OutboxReceivable.receivable_id,
+        Receivable.status == ReceivableStatus.OPEN,
+        Receivable.balance > 0,
+    )
+
+
+def cancel_unneeded_messages(
+    session: Session, *, tenant_id: uuid.UUID, customer_ids: Collection[uuid.UUID]
+) -> int:
+    """Cancels queued messages none of whose receivables is still open.
+
+    A message about several receivables stays queued while one of them is open: it is
+    rendered at send time with what is still owed.
+    """
+    if not customer_ids:
+        return 0
+    agreement = exists().where(
+        OutboxReceivable.outbox_id == OutboxMessage.id,
+        Receivable.id == OutboxReceivable.receivable_id,
+        Receivable.status == ReceivableStatus.AGREEMENT,
+    )
+    base = [
+        OutboxMessage.tenant_id == tenant_id,
+        OutboxMessage.customer_id.in_(list(customer_ids)),
+        OutboxMessage.status == OutboxStatus.QUEUED,
+        ~_still_owed(),  # type: ignore[operator]
+    ]
+    now = utcnow()
+    count = 0
+    for reason, condition in (("agreement", agreement), ("paid", ~agreement)):
+        result = session.execute(
+            update(OutboxMessage)
+            .where(*base, condition)
+            .values(status=OutboxStatus.CANCELLED, cancel_reason=reason, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        count += result.rowcount  # type: ignore[attr-defined]
+    return count
+
+
+def cure_cases(
+    session: Session, *, tenant_id: uuid.UUID, customer_ids: Collection[uuid.UUID], on: date
+) -> int:
+    """Closes as cured the open cases of customers with nothing overdue left on ``on``."""
+    if not customer_ids:
+        return 0
+    overdue = exists().where(
+        Receivable.tenant_id == tenant_id,
+        Receivable.customer_id == CollectionCase.customer_id,
+        Receivable.status == ReceivableStatus.OPEN,
+        Receivable.balance > 0,
+        Receivable.due_date <= overdue_cutoff(on),
+    )
+    cases = list(
+        session.scalars(
+            select(CollectionCase).where(
+                CollectionCase.tenant_id == tenant_id,
+                CollectionCase.customer_id.in_(list(customer_ids)),
+                CollectionCase.status == CaseStatus.OPEN,
+                ~overdue,
+            )
+        )
+    )
+    now = utcnow()
+    for case in cases:
+        case.status = CaseStatus.CURED
+        case.closed_on = on
+        case.close_reason = "paid"
+        case.next_step_on = None
+        session.add(
+            CaseEvent(
+                tenant_id=tenant_id,
+                case_id=case.id,
+                kind=CaseEventKind.CURED,
+                on_date=on,
+                idempotency_key=f"cured:{case.id}",
+                data={"reason": "paid"},
+                created_at=now,
+            )
+        )
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.tenant_id == tenant_id,
+                OutboxMessage.case_id == case.id,
+                OutboxMessage.status == OutboxStatus.QUEUED,
+            )
+            .values(status=OutboxStatus.CANCELLED, cancel_reason="paid", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    return len(cases)
+
+
+def schedule_bureau_removals(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    receivable_ids: Collection[uuid.UUID],
+    on: date,
+    actor: str,
+) -> int:
+    """Active negativações of paid receivables must be removed within 5 business days
+    (STJ Súmula 548); a notice not yet activated is simply cancelled."""
+    records = list(
+        session.scalars(
+            select(CreditBureauRecord)
+            .join(Receivable, Receivable.id == CreditBureauRecord.receivable_id)
+            .where(
+                CreditBureauRecord.tenant_id == tenant_id,
+                CreditBureauRecord.receivable_id.in_(list(receivable_ids)),
+                CreditBureauRecord.status.in_([BureauStatus.NOTICE_SENT, BureauStatus.ACTIVE]),
+                Receivable.status != ReceivableStatus.OPEN,
+            )
+        )
+    )
+    scheduled = 0
+    for record in records:
+        if record.status == BureauStatus.NOTICE_SENT:
+            record.status = BureauStatus.CANCELLED
+            continue
+        record.status = BureauStatus.REMOVAL_PENDING
+        record.removal_due_on = add_bank_business_days(on, BUREAU_REMOVAL_BUSINESS_DAYS)
+        session.add(
+            Task(
+                tenant_id=tenant_id,
+                customer_id=record.customer_id,
+                case_id=record.case_id,
+                kind=TaskKind.BUREAU_REMOVAL,
+                idempotency_key=f"bureau_removal:{record.id}",
+                due_on=record.removal_due_on,
+                priority=100,
+                title="Retirar negativação (pagamento recebido)",
+                data={"credit_bureau_record_id": str(record.id)},
+            )
+        )
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="bureau.removal_scheduled",
+            entity_type="credit_bureau_record",
+            entity_id=record.id,
+            data={"removal_due_on": record.removal_due_on.isoformat()},
+        )
+        scheduled += 1
+    session.flush()
+    return scheduled

@@ -1,0 +1,1 @@
+"""Messaging: the outbox the daily cycle fills, templates, the dispatcher and its channels."""
