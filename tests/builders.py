@@ -122,3 +122,95 @@ def pay(
     receivable.updated_at = utcnow()
     session.flush()
     return payment
+
+
+def install_cadence(
+    session: Session, tenant: Tenant, name: str, steps: list[dict[str, Any]]
+) -> uuid.UUID:
+    """A cadence with one version, written as rows (the YAML library is tested on its own)."""
+    from adimple.cadence.models import Cadence, CadenceStep, CadenceVersion, StepAction
+
+    cadence = Cadence(tenant_id=tenant.id, name=name, current_version=1)
+    session.add(cadence)
+    session.flush()
+    version = CadenceVersion(
+        tenant_id=tenant.id,
+        cadence_id=cadence.id,
+        version=1,
+        definition={"name": name, "steps": steps},
+        created_at=utcnow(),
+        created_by="test",
+    )
+    session.add(version)
+    session.flush()
+    ordered = sorted(enumerate(steps), key=lambda pair: (pair[1]["offset_days"], pair[0]))
+    for position, (_, step) in enumerate(ordered, start=1):
+        session.add(
+            CadenceStep(
+                tenant_id=tenant.id,
+                cadence_version_id=version.id,
+                position=position,
+                step_key=step["id"],
+                offset_days=step["offset_days"],
+                channels=list(step.get("channels", [])),
+                action=StepAction(step["action"]) if step.get("action") else None,
+                template=step.get("template"),
+                min_balance=Decimal(step["min_balance"]) if step.get("min_balance") else None,
+                segments=step.get("segments"),
+                score_bands=step.get("score_bands"),
+                only_business_days=bool(step.get("only_business_days", False)),
+            )
+        )
+    session.flush()
+    return version.id
+
+
+def install_segments(session: Session, tenant: Tenant, rows: list[tuple[Any, ...]]) -> None:
+    """``rows`` of (code, kind, priority, cadence name[, params])."""
+    from adimple.cadence.models import Segment
+
+    for row in rows:
+        code, kind, priority, cadence_name = row[:4]
+        params = row[4] if len(row) > 4 else {}
+        session.add(
+            Segment(
+                tenant_id=tenant.id,
+                code=code,
+                name=code,
+                priority=priority,
+                kind=kind,
+                params=params,
+                cadence_name=cadence_name,
+            )
+        )
+    session.flush()
+
+
+STANDARD_STEPS: list[dict[str, Any]] = [
+    {
+        "id": "lembrete_d3",
+        "offset_days": -3,
+        "channels": ["email", "whatsapp"],
+        "template": "lembrete_vencimento",
+    },
+    {"id": "aviso_d1", "offset_days": 1, "channels": ["email", "sms"], "template": "aviso_atraso"},
+    {"id": "ligacao_d10", "offset_days": 10, "action": "task_call"},
+    {"id": "carta_d30", "offset_days": 30, "channels": ["letter"], "template": "carta_cobranca"},
+    {
+        "id": "aviso_bureau_d45",
+        "offset_days": 45,
+        "action": "bureau_notice",
+        "template": "aviso_negativacao",
+    },
+    {"id": "negativar_d60", "offset_days": 60, "action": "bureau_activate"},
+]
+
+
+def install_standard_regua(session: Session, tenant: Tenant) -> None:
+    """The issue's example cadence for every overdue segment, and a preventive one."""
+    install_cadence(session, tenant, "padrao", STANDARD_STEPS)
+    install_segments(
+        session,
+        tenant,
+        [("preventive", "preventive", 0, "padrao"), ("standard", "always", 100, "padrao")],
+    )

@@ -180,7 +180,15 @@ def schedule_contact(
     if window is not None and best is not None and window.start <= best < window.end:
         moment = datetime.combine(day, best, tzinfo=tz)
     else:
-        moment = next_contact_opening(datetime.combine(day, time(0), tzinfo=tz), uf, policy.window)
+        try:
+            moment = next_contact_opening(
+                datetime.combine(day, time(0), tzinfo=tz),
+                uf,
+                policy.window,
+                max_days=policy.max_window_delay_days,
+            )
+        except ValueError:  # no opening close enough
+            return None
     if (moment.date() - day).days > policy.max_window_delay_days:
         return None
     return moment

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection
@@ -88,3 +89,38 @@ def bulk_load(
         conn.exec_driver_sql(sql, part.rows())
         if on_chunk:
             on_chunk(part.height)
+
+
+def days_between_sql(conn: Connection, later: str, earlier: str) -> str:
+    """Whole days from ``earlier`` to ``later`` (two DATE expressions)."""
+    if is_postgres(conn):
+        return f"({later} - {earlier})"
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def month_index_sql(conn: Connection, expr: str) -> str:
+    """year × 12 + month of a DATE expression, to count distinct calendar months."""
+    if is_postgres(conn):
+        year, month = f"EXTRACT(YEAR FROM {expr})", f"EXTRACT(MONTH FROM {expr})"
+        return f"(CAST({year} AS INTEGER) * 12 + CAST({month} AS INTEGER))"
+    return f"(CAST(substr({expr}, 1, 4) AS INTEGER) * 12 + CAST(substr({expr}, 6, 2) AS INTEGER))"
+
+
+def insert_ignoring_conflicts(conn: Connection, table: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
+    if is_postgres(conn):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def try_advisory_lock(conn: Connection, key: int) -> bool:
+    """PostgreSQL session-level advisory lock (released with the connection or explicitly)."""
+    return bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (key,)).scalar())
+
+
+def advisory_unlock(conn: Connection, key: int) -> None:
+    conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))

@@ -1,0 +1,745 @@
+"""The daily cycle (``adimple plan`` / ``adimple run``): the set-based engine.
+
+For each customer-id partition, in one transaction: select the cases with a step due and
+the customers newly overdue (indexed SQL), load just those customers in bulk, decide in
+Python with :mod:`adimple.cadence.planner`, and write cases, outbox rows, tasks and
+suppressions with ``INSERT … ON CONFLICT DO NOTHING`` on idempotency keys — so running a date
+twice adds nothing, and a run cut off half-way is completed by running it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time as clock
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from adimple.cadence import repository as repo
+from adimple.cadence.models import (
+    BureauStatus,
+    CaseEvent,
+    CollectionCase,
+    ContactSuppression,
+    CreditBureauRecord,
+    CycleRun,
+    CycleRunStatus,
+)
+from adimple.cadence.planner import (
+    CaseState,
+    CustomerView,
+    CycleError,
+    Plan,
+    PlanContext,
+    ReceivableView,
+    advance_case,
+    open_case,
+    plan_reminders,
+    reminder_steps,
+)
+from adimple.cadence.rules import (
+    StepDef,
+    due_dates_for,
+    months_back,
+    same_day_months_back,
+    segment_window,
+)
+from adimple.compliance.rules import (
+    DEFAULT_POLICY,
+    CompliancePolicy,
+    CreditorFacts,
+    creditor_identified,
+    prescription_limit,
+)
+from adimple.db.base import utcnow
+from adimple.db.dialect import (
+    advisory_unlock,
+    insert_ignoring_conflicts,
+    is_postgres,
+    try_advisory_lock,
+)
+from adimple.kit.calendar import overdue_cutoff
+from adimple.messaging.models import (
+    OutboxMessage,
+    OutboxReceivable,
+    OutboxStatus,
+    Task,
+)
+from adimple.tenancy.models import Tenant
+
+# A running row older than this is a crashed run (SQLite lock row); PostgreSQL's advisory
+# lock is released by the server when the holder's connection dies.
+STALE_RUN = timedelta(minutes=15)
+
+
+def _table(model: Any) -> Table:
+    return model.__table__
+
+
+class CycleBusy(Exception):
+    """Another run for the same tenant is in progress."""
+
+
+@dataclass
+class Config:
+    """What the cycle needs that does not change between partitions."""
+
+    tenant_id: uuid.UUID
+    day: date
+    creditor_ok: bool
+    steps: dict[uuid.UUID, list[StepDef]]
+    segments: list[repo.SegmentDef]
+    versions: dict[str, uuid.UUID]
+    policy: CompliancePolicy = DEFAULT_POLICY
+
+    @property
+    def cutoff(self) -> date:
+        return overdue_cutoff(self.day)
+
+    @property
+    def prescribed_on(self) -> date:
+        return prescription_limit(self.day)
+
+
+@dataclass
+class PartitionResult:
+    plan: Plan
+    cases: list[CaseState] = field(default_factory=list)
+
+
+def load_config(
+    conn: Connection, tenant: Tenant, day: date, policy: CompliancePolicy = DEFAULT_POLICY
+) -> Config:
+    segments = repo.load_segments(conn, tenant.id)
+    if not segments:
+        raise CycleError(
+            f"tenant {tenant.slug!r} has no segments: install the defaults "
+            "(adimple cadence install-defaults) or import a segments file"
+        )
+    if not any(s.kind == "always" for s in segments):
+        raise CycleError(f"tenant {tenant.slug!r} needs one segment of kind 'always'")
+    creditor = CreditorFacts(
+        tenant.legal_name, tenant.document, tenant.address, tenant.city, tenant.uf
+    )
+    return Config(
+        tenant_id=tenant.id,
+        day=day,
+        creditor_ok=creditor_identified(creditor),
+        steps=repo.load_steps(conn, tenant.id),
+        segments=segments,
+        versions=repo.current_versions(conn, tenant.id),
+        policy=policy,
+    )
+
+
+def plan_partition(conn: Connection, config: Config, part: repo.Partition) -> PartitionResult:
+    """Decides one partition's day. Reads only; :func:`write_partition` applies the result."""
+    day, tenant_id = config.day, config.tenant_id
+    plan = Plan(day)
+    ctx = PlanContext(day=day, creditor_identified=config.creditor_ok, policy=config.policy)
+
+    due = repo.due_cases(conn, tenant_id, day, part)
+    new_customers = repo.uncovered_customers(
+        conn, tenant_id, cutoff=config.cutoff, prescribed_on=config.prescribed_on, part=part
+    )
+    loaded = _load(conn, config, [row.customer_id for row in due] + new_customers)
+
+    states: list[CaseState] = [_state(row) for row in due]
+    if new_customers:
+        chronic, loyal = segment_window(config.segments)
+        feats = repo.features(
+            conn,
+            tenant_id,
+            new_customers,
+            cutoff=config.cutoff,
+            prescribed_on=config.prescribed_on,
+            chronic_since=months_back(day, chronic - 1),
+            loyal_since=same_day_months_back(day, loyal),
+        )
+        for customer_id in sorted(new_customers):
+            states.append(
+                open_case(
+                    day,
+                    loaded.views[customer_id],
+                    feats[customer_id],
+                    config.segments,
+                    config.versions,
+                    config.steps,
+                )
+            )
+
+    for state in sorted(states, key=lambda s: loaded.views[s.customer_id].external_id):
+        if state.next_step_on is None or state.next_step_on > day:
+            continue  # a new case whose first step is still ahead
+        advance_case(
+            ctx,
+            plan,
+            state,
+            loaded.views[state.customer_id],
+            config.steps.get(state.cadence_version_id, []),
+            overdue_any=state.customer_id in loaded.overdue_any,
+        )
+
+    _plan_reminders(conn, config, part, ctx, plan, states, loaded.views)
+    return PartitionResult(plan, states)
+
+
+def _load(conn: Connection, config: Config, customer_ids: list[uuid.UUID]) -> repo.Loaded:
+    return repo.load_customers(
+        conn,
+        config.tenant_id,
+        customer_ids,
+        day=config.day,
+        cutoff=config.cutoff,
+        prescribed_on=config.prescribed_on,
+        attempts_window_days=config.policy.attempts_window_days,
+    )
+
+
+def _state(row: Any) -> CaseState:
+    return CaseState(
+        id=row.id,
+        customer_id=row.customer_id,
+        status=row.status.value,
+        segment=row.segment,
+        segment_reason="",
+        cadence_version_id=row.cadence_version_id,
+        anchor_receivable_id=row.anchor_receivable_id,
+        anchor_due=row.anchor_due_date,
+        last_position=row.last_position,
+        last_step_key=None,
+        last_step_on=None,
+        next_step_on=row.next_step_on,
+        pause_reason=row.pause_reason,
+        risk_band=row.risk_band,
+        opened_on=row.anchor_due_date,
+    )
+
+
+def _plan_reminders(
+    conn: Connection,
+    config: Config,
+    part: repo.Partition,
+    ctx: PlanContext,
+    plan: Plan,
+    states: list[CaseState],
+    views: dict[uuid.UUID, CustomerView],
+) -> None:
+    version_id, steps = reminder_steps(config.segments, config.versions, config.steps)
+    if version_id is None or not steps:
+        return
+    by_step: dict[int, dict[uuid.UUID, list[ReceivableView]]] = {}
+    candidates: set[uuid.UUID] = set()
+    for step in steps:
+        rows = repo.reminder_receivables(
+            conn, config.tenant_id, due_dates_for(config.day, step), part
+        )
+        grouped: dict[uuid.UUID, list[ReceivableView]] = defaultdict(list)
+        for row in rows:
+            grouped[row.customer_id].append(
+                ReceivableView(row.id, row.external_id, row.due_date, row.balance)
+            )
+        by_step[step.position] = grouped
+        candidates.update(grouped)
+    if not candidates:
+        return
+    # Customers in collection at the end of today hear about their case, not reminders.
+    touched = {s.customer_id: s.live for s in states}
+    live_before = repo.live_case_customers(conn, config.tenant_id, sorted(candidates))
+    eligible = sorted(c for c in candidates if not touched.get(c, c in live_before))
+    missing = [c for c in eligible if c not in views]
+    if missing:
+        views.update(_load(conn, config, missing).views)
+    for customer_id in sorted(eligible, key=lambda c: views[c].external_id):
+        for step in steps:
+            receivables = by_step[step.position].get(customer_id)
+            if receivables:
+                plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def write_partition(conn: Connection, config: Config, result: PartitionResult) -> None:
+    """Applies a partition's plan in the caller's transaction; idempotent by keys."""
+    now = utcnow()
+    tenant_id, day = config.tenant_id, config.day
+    new_cases = [s for s in result.cases if s.is_new]
+    if new_cases:
+        conn.execute(
+            _table(CollectionCase).insert(),
+            [
+                {
+                    "id": s.id,
+                    "tenant_id": tenant_id,
+                    "customer_id": s.customer_id,
+                    "status": s.status,
+                    "segment": s.segment,
+                    "segment_reason": s.segment_reason[:300],
+                    "cadence_version_id": s.cadence_version_id,
+                    "anchor_receivable_id": s.anchor_receivable_id,
+                    "anchor_due_date": s.anchor_due,
+                    "opened_on": s.opened_on,
+                    "last_position": s.last_position,
+                    "last_step_key": s.last_step_key,
+                    "last_step_on": s.last_step_on,
+                    "next_step_on": s.next_step_on,
+                    "pause_reason": s.pause_reason,
+                    "risk_band": s.risk_band,
+                    "closed_on": s.closed_on,
+                    "close_reason": s.close_reason,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for s in new_cases
+            ],
+        )
+    changed = [s for s in result.cases if not s.is_new]
+    if changed:
+        table = _table(CollectionCase)
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                anchor_receivable_id=bindparam("b_anchor_id"),
+                anchor_due_date=bindparam("b_anchor_due"),
+                last_position=bindparam("b_last_position"),
+                next_step_on=bindparam("b_next"),
+                pause_reason=bindparam("b_pause"),
+                closed_on=bindparam("b_closed_on"),
+                close_reason=bindparam("b_close_reason"),
+                updated_at=now,
+            ),
+            [
+                {
+                    "b_id": s.id,
+                    "b_status": s.status,
+                    "b_anchor_id": s.anchor_receivable_id,
+                    "b_anchor_due": s.anchor_due,
+                    "b_last_position": s.last_position,
+                    "b_next": s.next_step_on,
+                    "b_pause": s.pause_reason,
+                    "b_closed_on": s.closed_on,
+                    "b_close_reason": s.close_reason,
+                }
+                for s in changed
+            ],
+        )
+        stepped = [s for s in changed if s.last_step_on == day]
+        if stepped:
+            conn.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(last_step_key=bindparam("b_key"), last_step_on=day),
+                [{"b_id": s.id, "b_key": s.last_step_key} for s in stepped],
+            )
+    _write_events(conn, tenant_id, day, result.cases, now)
+    _cancel_for_closed_cases(conn, tenant_id, result.cases, now)
+    _write_contacts(conn, tenant_id, day, result.plan, now)
+    _write_rest(conn, tenant_id, day, result.plan, now)
+
+
+def _write_events(
+    conn: Connection, tenant_id: uuid.UUID, day: date, cases: list[CaseState], now: datetime
+) -> None:
+    rows = []
+    for state in cases:
+        for kind, step_key, data in state.events:
+            if kind in ("step", "skipped"):
+                key = f"{kind}:{state.id}:{step_key}"
+            elif kind in ("opened", "cured", "closed"):
+                key = f"{kind}:{state.id}"
+            else:
+                key = f"{kind}:{state.id}:{day.isoformat()}"
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant_id,
+                    "case_id": state.id,
+                    "kind": kind,
+                    "step_key": step_key,
+                    "on_date": day,
+                    "idempotency_key": key,
+                    "data": data,
+                    "created_at": now,
+                }
+            )
+    if rows:
+        conn.execute(insert_ignoring_conflicts(conn, _table(CaseEvent)), rows)
+
+
+def _cancel_for_closed_cases(
+    conn: Connection, tenant_id: uuid.UUID, cases: list[CaseState], now: datetime
+) -> None:
+    """Payment, prescription or an agreement stops every contact still queued for the case."""
+    by_reason: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for state in cases:
+        if state.status in ("cured", "closed"):
+            by_reason[state.close_reason or "paid"].append(state.id)
+        elif state.status == "paused":
+            by_reason[state.pause_reason or "paused"].append(state.id)
+    table = _table(OutboxMessage)
+    for reason, ids in by_reason.items():
+        for chunk in repo.chunks(ids):
+            conn.execute(
+                update(table)
+                .where(
+                    table.c.tenant_id == tenant_id,
+                    table.c.case_id.in_(chunk),
+                    table.c.status == OutboxStatus.QUEUED.value,
+                )
+                .values(status=OutboxStatus.CANCELLED.value, cancel_reason=reason, updated_at=now)
+            )
+
+
+def _write_contacts(
+    conn: Connection, tenant_id: uuid.UUID, day: date, plan: Plan, now: datetime
+) -> None:
+    if not plan.contacts:
+        return
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+            "customer_id": c.customer_id,
+            "case_id": c.case_id,
+            "contact_point_id": c.contact_point_id,
+            "channel": c.channel.value,
+            "address": c.address,
+            "step_key": c.step_key,
+            "template": c.template,
+            "cadence_version_id": c.cadence_version_id,
+            "plan_date": day,
+            "idempotency_key": c.idempotency_key,
+            "scheduled_for": c.scheduled_for,
+            "status": OutboxStatus.QUEUED.value,
+            "attempts": 0,
+            "next_attempt_at": c.scheduled_for,
+            "data": {"receivable_external_ids": [r.external_id for r in c.receivables]},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for c in plan.contacts
+    ]
+    table = _table(OutboxMessage)
+    inserted: set[uuid.UUID] = set()
+    for chunk in repo.chunks(rows, 1000):
+        result = conn.execute(
+            insert_ignoring_conflicts(conn, table).returning(table.c.id), list(chunk)
+        )
+        inserted.update(_uuid(v) for v in result.scalars())
+    links = [
+        {"tenant_id": tenant_id, "outbox_id": row["id"], "receivable_id": r.id}
+        for row, contact in zip(rows, plan.contacts, strict=True)
+        if row["id"] in inserted
+        for r in contact.receivables
+    ]
+    for chunk in repo.chunks(links, 5000):
+        conn.execute(_table(OutboxReceivable).insert(), list(chunk))
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _write_rest(
+    conn: Connection, tenant_id: uuid.UUID, day: date, plan: Plan, now: datetime
+) -> None:
+    if plan.tasks:
+        conn.execute(
+            insert_ignoring_conflicts(conn, _table(Task)),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant_id,
+                    "customer_id": t.customer_id,
+                    "case_id": t.case_id,
+                    "kind": t.kind,
+                    "status": "open",
+                    "step_key": t.step_key,
+                    "idempotency_key": t.idempotency_key,
+                    "due_on": day,
+                    "priority": 0,
+                    "title": t.title,
+                    "data": t.data,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for t in plan.tasks
+            ],
+        )
+    if plan.suppressed:
+        conn.execute(
+            insert_ignoring_conflicts(conn, _table(ContactSuppression)),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant_id,
+                    "customer_id": s.customer_id,
+                    "case_id": s.case_id,
+                    "plan_date": day,
+                    "step_key": s.step_key,
+                    "channel": s.channel.value if s.channel else None,
+                    "reason": s.reason.value,
+                    "idempotency_key": s.idempotency_key,
+                    "created_at": now,
+                }
+                for s in plan.suppressed
+            ],
+        )
+    if plan.bureau_notices:
+        conn.execute(
+            insert_ignoring_conflicts(conn, _table(CreditBureauRecord)),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant_id,
+                    "customer_id": n.customer_id,
+                    "receivable_id": n.receivable_id,
+                    "case_id": n.case_id,
+                    "status": BureauStatus.NOTICE_SENT.value,
+                    "amount_cents": n.amount,
+                    "notice_sent_on": day,
+                    "eligible_on": n.eligible_on,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in plan.bureau_notices
+            ],
+        )
+    if plan.bureau_activations:
+        table = _table(CreditBureauRecord)
+        for chunk in repo.chunks(plan.bureau_activations):
+            conn.execute(
+                update(table)
+                .where(
+                    table.c.tenant_id == tenant_id,
+                    table.c.id.in_(chunk),
+                    table.c.status == BureauStatus.NOTICE_SENT.value,
+                )
+                .values(status=BureauStatus.ACTIVE.value, activated_on=day, updated_at=now)
+            )
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CycleOutcome:
+    plan: Plan
+    stats: dict[str, Any]
+
+
+def _stats(plan: Plan, cases: list[CaseState], seconds: float) -> dict[str, Any]:
+    reasons: dict[str, int] = defaultdict(int)
+    for s in plan.suppressed:
+        reasons[s.reason.value] += 1
+    statuses: dict[str, int] = defaultdict(int)
+    for c in cases:
+        if c.is_new:
+            statuses["opened"] += 1
+        for kind, _, _ in c.events:
+            if kind in ("cured", "closed", "paused", "resumed", "skipped"):
+                statuses[kind] += 1
+    return {
+        "contacts": len(plan.contacts),
+        "tasks": len(plan.tasks),
+        "suppressed": len(plan.suppressed),
+        "suppressed_by_reason": dict(sorted(reasons.items())),
+        "cases": dict(sorted(statuses.items())),
+        "steps": sum(1 for a in plan.advances if a.decision.executed is not None),
+        "seconds": round(seconds, 3),
+    }
+
+
+def plan_day(
+    engine: Engine,
+    tenant: Tenant,
+    day: date,
+    *,
+    partitions: int = 1,
+    policy: CompliancePolicy = DEFAULT_POLICY,
+) -> CycleOutcome:
+    """The dry run: what ``run`` would do, computed and printed, nothing written."""
+    started = clock.perf_counter()
+    total = Plan(day)
+    cases: list[CaseState] = []
+    with engine.connect() as conn:
+        config = load_config(conn, tenant, day, policy)
+        for part in repo.partitions(partitions):
+            result = plan_partition(conn, config, part)
+            _merge(total, result.plan)
+            cases.extend(result.cases)
+        conn.rollback()
+    return CycleOutcome(total, _stats(total, cases, clock.perf_counter() - started))
+
+
+def _merge(total: Plan, part: Plan) -> None:
+    total.contacts.extend(part.contacts)
+    total.tasks.extend(part.tasks)
+    total.suppressed.extend(part.suppressed)
+    total.advances.extend(part.advances)
+    total.bureau_notices.extend(part.bureau_notices)
+    total.bureau_activations.extend(part.bureau_activations)
+
+
+def run_day(
+    engine: Engine,
+    tenant: Tenant,
+    day: date,
+    *,
+    partitions: int = 1,
+    policy: CompliancePolicy = DEFAULT_POLICY,
+    on_partition: Callable[[int, int], None] | None = None,
+) -> CycleOutcome:
+    """Runs the cycle: one transaction per partition, under the tenant's cycle lock."""
+    started = clock.perf_counter()
+    total = Plan(day)
+    cases: list[CaseState] = []
+    with cycle_lock(engine, tenant, day) as run_id:
+        try:
+            with engine.connect() as conn:
+                config = load_config(conn, tenant, day, policy)
+                conn.rollback()
+                parts = repo.partitions(partitions)
+                for index, part in enumerate(parts, start=1):
+                    with conn.begin():
+                        result = plan_partition(conn, config, part)
+                        write_partition(conn, config, result)
+                        _heartbeat(conn, run_id)
+                    _merge(total, result.plan)
+                    cases.extend(result.cases)
+                    if on_partition:
+                        on_partition(index, len(parts))
+        except Exception as error:
+            _finish(engine, run_id, CycleRunStatus.FAILED, {}, str(error)[:2000])
+            raise
+        stats = _stats(total, cases, clock.perf_counter() - started)
+        _finish(engine, run_id, CycleRunStatus.DONE, stats, None)
+    return CycleOutcome(total, stats)
+
+
+def _lock_key(tenant_id: uuid.UUID) -> int:
+    digest = hashlib.sha256(b"adimple-cycle:" + tenant_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def cycle_lock(engine: Engine, tenant: Tenant, day: date) -> Iterator[uuid.UUID]:
+    """One run per tenant at a time: an advisory lock on PostgreSQL, a lock row on SQLite."""
+    holder = engine.connect()
+    try:
+        if is_postgres(holder):
+            key = _lock_key(tenant.id)
+            if not try_advisory_lock(holder, key):
+                raise CycleBusy(
+                    f"another daily cycle for tenant {tenant.slug!r} is running; try again later"
+                )
+            holder.commit()
+        try:
+            run_id = _claim_run_row(engine, tenant, day)
+            try:
+                yield run_id
+            finally:
+                _release_run_row(engine, run_id)
+        finally:
+            if is_postgres(holder):
+                advisory_unlock(holder, _lock_key(tenant.id))
+                holder.commit()
+    finally:
+        holder.close()
+
+
+def _claim_run_row(engine: Engine, tenant: Tenant, day: date) -> uuid.UUID:
+    now = utcnow()
+    table = _table(CycleRun)
+    with engine.begin() as conn:
+        running = conn.execute(
+            select(table.c.run_date, table.c.heartbeat_at).where(
+                table.c.tenant_id == tenant.id,
+                table.c.status == CycleRunStatus.RUNNING.value,
+            )
+        ).first()
+        if running is not None and running.heartbeat_at > now - STALE_RUN:
+            raise CycleBusy(
+                f"another daily cycle for tenant {tenant.slug!r} (date "
+                f"{running.run_date}) is running; try again later"
+            )
+        existing = conn.execute(
+            select(table.c.id, table.c.runs).where(
+                table.c.tenant_id == tenant.id, table.c.run_date == day
+            )
+        ).first()
+        if existing is not None:
+            conn.execute(
+                update(table)
+                .where(table.c.id == existing.id)
+                .values(
+                    status=CycleRunStatus.RUNNING.value,
+                    started_at=now,
+                    heartbeat_at=now,
+                    finished_at=None,
+                    runs=existing.runs + 1,
+                    error=None,
+                )
+            )
+            return _uuid(existing.id)
+        run_id = uuid.uuid4()
+        try:
+            conn.execute(
+                table.insert().values(
+                    id=run_id,
+                    tenant_id=tenant.id,
+                    run_date=day,
+                    status=CycleRunStatus.RUNNING.value,
+                    started_at=now,
+                    heartbeat_at=now,
+                    runs=1,
+                    stats={},
+                )
+            )
+        except IntegrityError as error:  # a concurrent run inserted it first
+            raise CycleBusy(
+                f"another daily cycle for tenant {tenant.slug!r} is running; try again later"
+            ) from error
+        return run_id
+
+
+def _release_run_row(engine: Engine, run_id: uuid.UUID) -> None:
+    """A run row still ``running`` when its holder leaves was interrupted."""
+    table = _table(CycleRun)
+    with engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c.id == run_id, table.c.status == CycleRunStatus.RUNNING.value)
+            .values(status=CycleRunStatus.FAILED.value, finished_at=utcnow(), error="interrupted")
+        )
+
+
+def _heartbeat(conn: Connection, run_id: uuid.UUID) -> None:
+    table = _table(CycleRun)
+    conn.execute(update(table).where(table.c.id == run_id).values(heartbeat_at=utcnow()))
+
+
+def _finish(
+    engine: Engine,
+    run_id: uuid.UUID,
+    status: CycleRunStatus,
+    stats: dict[str, Any],
+    error: str | None,
+) -> None:
+    table = _table(CycleRun)
+    with engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c.id == run_id)
+            .values(status=status.value, finished_at=utcnow(), stats=stats, error=error)
+        )

@@ -1,0 +1,496 @@
+"""The daily cycle's SQL: select only what has something due, load it in bulk, write it back.
+
+Selection goes through indexes — ``collection_case (tenant_id, status, next_step_on)`` for
+the cases with a step due and ``receivable (tenant_id, status, due_date)`` for newly overdue
+títulos and pre-due reminders — so a day's work is proportional to what is due, not to the
+size of the portfolio. Everything is scoped by tenant and by a customer-id range (the
+partition one transaction handles).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Date, Integer, Uuid, and_, bindparam, select, text
+
+from adimple.cadence.models import (
+    BureauStatus,
+    Cadence,
+    CadenceStep,
+    CadenceVersion,
+    CaseStatus,
+    CollectionCase,
+    CreditBureauRecord,
+    Segment,
+)
+from adimple.cadence.planner import BureauView, CustomerView, ReceivableView
+from adimple.cadence.rules import LATE_GRACE_DAYS, CustomerFeatures, SegmentDef, StepDef
+from adimple.compliance.rules import ContactPointFacts, CustomerFacts
+from adimple.db.dialect import days_between_sql, month_index_sql
+from adimple.kit.calendar import timezone_for_uf
+from adimple.kit.money import from_cents
+from adimple.messaging.models import OutboxMessage, OutboxStatus
+from adimple.portfolio.models import (
+    Channel,
+    ChannelOptOut,
+    ContactPoint,
+    Customer,
+    DocumentKind,
+    Receivable,
+    ReceivableStatus,
+)
+
+LIVE = (CaseStatus.OPEN, CaseStatus.PAUSED)
+CHUNK = 2000
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Customers with ``lo <= id < hi`` (``None`` = unbounded)."""
+
+    lo: uuid.UUID | None
+    hi: uuid.UUID | None
+
+    def clause(self, column: Any) -> Any:
+        parts = []
+        if self.lo is not None:
+            parts.append(column >= self.lo)
+        if self.hi is not None:
+            parts.append(column < self.hi)
+        return and_(*parts) if parts else and_(True)
+
+
+def partitions(count: int) -> list[Partition]:
+    """``count`` equal ranges of the UUID space (customer ids are random v4 UUIDs)."""
+    if count <= 1:
+        return [Partition(None, None)]
+    step = (1 << 128) // count
+    bounds = [None] + [uuid.UUID(int=step * i) for i in range(1, count)] + [None]
+    return [Partition(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+# --- cadences and segments --------------------------------------------------------------------
+
+
+def load_steps(conn: Connection, tenant_id: uuid.UUID) -> dict[uuid.UUID, list[StepDef]]:
+    """Every version's steps (versions are few; cases point at the one they started with)."""
+    steps: dict[uuid.UUID, list[StepDef]] = defaultdict(list)
+    for row in conn.execute(
+        select(
+            CadenceStep.cadence_version_id,
+            CadenceStep.position,
+            CadenceStep.step_key,
+            CadenceStep.offset_days,
+            CadenceStep.channels,
+            CadenceStep.action,
+            CadenceStep.template,
+            CadenceStep.min_balance.label("min_balance"),
+            CadenceStep.segments,
+            CadenceStep.score_bands,
+            CadenceStep.only_business_days,
+        )
+        .where(CadenceStep.tenant_id == tenant_id)
+        .order_by(CadenceStep.cadence_version_id, CadenceStep.position)
+    ):
+        steps[row.cadence_version_id].append(
+            StepDef(
+                position=row.position,
+                key=row.step_key,
+                offset_days=row.offset_days,
+                channels=tuple(Channel(c) for c in row.channels or ()),
+                action=row.action.value if row.action is not None else None,
+                template=row.template,
+                min_balance=row.min_balance,
+                segments=tuple(row.segments) if row.segments is not None else None,
+                score_bands=tuple(row.score_bands) if row.score_bands is not None else None,
+                only_business_days=bool(row.only_business_days),
+            )
+        )
+    return dict(steps)
+
+
+def load_segments(conn: Connection, tenant_id: uuid.UUID) -> list[SegmentDef]:
+    rows = conn.execute(
+        select(
+            Segment.code,
+            Segment.name,
+            Segment.priority,
+            Segment.kind,
+            Segment.params,
+            Segment.cadence_name,
+        ).where(Segment.tenant_id == tenant_id, Segment.enabled.is_(True))
+    )
+    return [
+        SegmentDef(r.code, r.name, r.priority, r.kind, dict(r.params or {}), r.cadence_name)
+        for r in rows
+    ]
+
+
+def current_versions(conn: Connection, tenant_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    """Cadence name → id of its current version (what a new case starts on)."""
+    rows = conn.execute(
+        select(Cadence.name, CadenceVersion.id)
+        .join(
+            CadenceVersion,
+            and_(
+                CadenceVersion.cadence_id == Cadence.id,
+                CadenceVersion.version == Cadence.current_version,
+            ),
+        )
+        .where(Cadence.tenant_id == tenant_id)
+    )
+    return {name: version_id for name, version_id in rows}
+
+
+# --- selection ------------------------------------------------------------------------------
+
+
+def due_cases(conn: Connection, tenant_id: uuid.UUID, day: date, part: Partition) -> list[Any]:
+    """Live cases with a step due on or before ``day`` (the indexed daily selection)."""
+    return list(
+        conn.execute(
+            select(
+                CollectionCase.id,
+                CollectionCase.customer_id,
+                CollectionCase.status,
+                CollectionCase.segment,
+                CollectionCase.cadence_version_id,
+                CollectionCase.anchor_receivable_id,
+                CollectionCase.anchor_due_date,
+                CollectionCase.last_position,
+                CollectionCase.next_step_on,
+                CollectionCase.pause_reason,
+                CollectionCase.risk_band,
+            ).where(
+                CollectionCase.tenant_id == tenant_id,
+                CollectionCase.status.in_(LIVE),
+                CollectionCase.next_step_on <= day,
+                part.clause(CollectionCase.customer_id),
+            )
+        )
+    )
+
+
+def _overdue_filter(tenant_id: uuid.UUID, cutoff: date, prescribed_on: date) -> list[Any]:
+    return [
+        Receivable.tenant_id == tenant_id,
+        Receivable.status == ReceivableStatus.OPEN,
+        Receivable.due_date <= cutoff,
+        Receivable.due_date > prescribed_on,
+        Receivable.balance > Decimal("0.00"),
+    ]
+
+
+def uncovered_customers(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    *,
+    cutoff: date,
+    prescribed_on: date,
+    part: Partition,
+) -> list[uuid.UUID]:
+    """Customers with a título overdue (and not prescribed) and no live case: cases to open."""
+    live = (
+        select(CollectionCase.id)
+        .where(
+            CollectionCase.tenant_id == tenant_id,
+            CollectionCase.customer_id == Receivable.customer_id,
+            CollectionCase.status.in_(LIVE),
+        )
+        .exists()
+    )
+    return list(
+        conn.execute(
+            select(Receivable.customer_id)
+            .where(
+                *_overdue_filter(tenant_id, cutoff, prescribed_on),
+                part.clause(Receivable.customer_id),
+                ~live,
+            )
+            .distinct()
+        ).scalars()
+    )
+
+
+def reminder_receivables(
+    conn: Connection, tenant_id: uuid.UUID, due_dates: Sequence[date], part: Partition
+) -> list[Any]:
+    """Open títulos due on one of ``due_dates`` (pre-due reminders), by the due-date index."""
+    if not due_dates:
+        return []
+    return list(
+        conn.execute(
+            select(
+                Receivable.customer_id,
+                Receivable.id,
+                Receivable.external_id,
+                Receivable.due_date,
+                Receivable.balance.label("balance"),
+            )
+            .where(
+                Receivable.tenant_id == tenant_id,
+                Receivable.status == ReceivableStatus.OPEN,
+                Receivable.due_date.in_(list(due_dates)),
+                Receivable.balance > Decimal("0.00"),
+                part.clause(Receivable.customer_id),
+            )
+            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
+        )
+    )
+
+
+def live_case_customers(
+    conn: Connection, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for chunk in chunks(customer_ids):
+        found.update(
+            conn.execute(
+                select(CollectionCase.customer_id).where(
+                    CollectionCase.tenant_id == tenant_id,
+                    CollectionCase.customer_id.in_(chunk),
+                    CollectionCase.status.in_(LIVE),
+                )
+            ).scalars()
+        )
+    return found
+
+
+# --- loading customers ------------------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    """Customers as views, plus which of them still owe anything overdue (even prescribed)."""
+
+    views: dict[uuid.UUID, CustomerView]
+    overdue_any: set[uuid.UUID]
+
+
+def load_customers(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[uuid.UUID],
+    *,
+    day: date,
+    cutoff: date,
+    prescribed_on: date,
+    attempts_window_days: int,
+) -> Loaded:
+    ids = sorted(set(customer_ids))
+    views: dict[uuid.UUID, CustomerView] = {}
+    overdue_any: set[uuid.UUID] = set()
+    since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
+    for chunk in chunks(ids):
+        agreement = {
+            row[0]
+            for row in conn.execute(
+                select(Receivable.customer_id)
+                .where(
+                    Receivable.tenant_id == tenant_id,
+                    Receivable.customer_id.in_(chunk),
+                    Receivable.status == ReceivableStatus.AGREEMENT,
+                )
+                .distinct()
+            )
+        }
+        for c in conn.execute(
+            select(
+                Customer.id,
+                Customer.external_id,
+                Customer.uf,
+                Customer.deceased,
+                Customer.disputed,
+                Customer.superendividamento,
+                Customer.do_not_contact,
+            ).where(Customer.tenant_id == tenant_id, Customer.id.in_(chunk))
+        ):
+            views[c.id] = CustomerView(
+                id=c.id,
+                external_id=c.external_id,
+                uf=c.uf,
+                facts=CustomerFacts(
+                    deceased=bool(c.deceased),
+                    disputed=bool(c.disputed),
+                    superendividamento=bool(c.superendividamento),
+                    do_not_contact=bool(c.do_not_contact),
+                    in_agreement=c.id in agreement,
+                ),
+                points=[],
+                opted_out=set(),
+                overdue=[],
+                history=[],
+            )
+        for p in conn.execute(
+            select(
+                ContactPoint.id,
+                ContactPoint.customer_id,
+                ContactPoint.kind,
+                ContactPoint.value,
+                ContactPoint.owner,
+                ContactPoint.verified,
+                ContactPoint.preferred,
+                ContactPoint.preferred_channel,
+                ContactPoint.invalid_at,
+                ContactPoint.best_hour_start,
+                ContactPoint.best_hour_end,
+            ).where(ContactPoint.tenant_id == tenant_id, ContactPoint.customer_id.in_(chunk))
+        ):
+            views[p.customer_id].points.append(
+                ContactPointFacts(
+                    id=p.id,
+                    kind=p.kind.value,
+                    value=p.value,
+                    owner=p.owner.value,
+                    verified=bool(p.verified),
+                    preferred=bool(p.preferred),
+                    preferred_channel=p.preferred_channel.value if p.preferred_channel else None,
+                    invalid=p.invalid_at is not None,
+                    best_hour_start=p.best_hour_start,
+                    best_hour_end=p.best_hour_end,
+                )
+            )
+        for customer_id, channel in conn.execute(
+            select(ChannelOptOut.customer_id, ChannelOptOut.channel).where(
+                ChannelOptOut.tenant_id == tenant_id, ChannelOptOut.customer_id.in_(chunk)
+            )
+        ):
+            views[customer_id].opted_out.add(Channel(channel))
+        for r in conn.execute(
+            select(
+                Receivable.customer_id,
+                Receivable.id,
+                Receivable.external_id,
+                Receivable.due_date,
+                Receivable.balance.label("balance"),
+            )
+            .where(
+                Receivable.tenant_id == tenant_id,
+                Receivable.customer_id.in_(chunk),
+                Receivable.status == ReceivableStatus.OPEN,
+                Receivable.due_date <= cutoff,
+                Receivable.balance > Decimal("0.00"),
+            )
+            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
+        ):
+            overdue_any.add(r.customer_id)
+            if r.due_date > prescribed_on:
+                views[r.customer_id].overdue.append(
+                    ReceivableView(r.id, r.external_id, r.due_date, r.balance)
+                )
+        for o in conn.execute(
+            select(OutboxMessage.customer_id, OutboxMessage.channel, OutboxMessage.scheduled_for)
+            .where(
+                OutboxMessage.tenant_id == tenant_id,
+                OutboxMessage.customer_id.in_(chunk),
+                OutboxMessage.scheduled_for >= since,
+                OutboxMessage.status.not_in([OutboxStatus.CANCELLED, OutboxStatus.FAILED]),
+            )
+            .order_by(OutboxMessage.customer_id, OutboxMessage.scheduled_for)
+        ):
+            view = views[o.customer_id]
+            local = o.scheduled_for.astimezone(timezone_for_uf(view.uf)).date()
+            view.history.append((local, Channel(o.channel)))
+        for b in conn.execute(
+            select(
+                CreditBureauRecord.id,
+                CreditBureauRecord.customer_id,
+                CreditBureauRecord.receivable_id,
+                CreditBureauRecord.status,
+                CreditBureauRecord.eligible_on,
+            )
+            .where(
+                CreditBureauRecord.tenant_id == tenant_id,
+                CreditBureauRecord.customer_id.in_(chunk),
+                CreditBureauRecord.status.in_(
+                    [BureauStatus.NOTICE_SENT, BureauStatus.ACTIVE, BureauStatus.REMOVAL_PENDING]
+                ),
+            )
+            .order_by(CreditBureauRecord.customer_id, CreditBureauRecord.receivable_id)
+        ):
+            views[b.customer_id].bureau.append(
+                BureauView(b.id, b.receivable_id, b.status.value, b.eligible_on)
+            )
+    return Loaded(views, overdue_any)
+
+
+def features(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[uuid.UUID],
+    *,
+    cutoff: date,
+    prescribed_on: date,
+    chronic_since: date,
+    loyal_since: date,
+) -> dict[uuid.UUID, CustomerFeatures]:
+    """Segment features for the customers whose case opens today, aggregated in SQL."""
+    paid_on = (
+        "(SELECT MAX(p.paid_on) FROM payment AS p "
+        "WHERE p.tenant_id = r.tenant_id AND p.receivable_id = r.id)"
+    )
+    late_days = days_between_sql(conn, "x.paid_on", "x.due_date")
+    paid_late = f"(x.status = 'paid' AND x.paid_on IS NOT NULL AND {late_days} > :grace)"
+    overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
+    month = month_index_sql(conn, "x.due_date")
+    stmt = text(
+        "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
+        "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
+        "AND x.due_date > :prescribed THEN x.balance_cents ELSE 0 END) AS overdue_cents, "
+        f"COUNT(DISTINCT CASE WHEN x.due_date >= :chronic_since AND ({paid_late} OR {overdue_now}) "
+        f"THEN {month} END) AS late_months, "
+        f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
+        "AS paid_late_recent, "
+        "MAX(CASE WHEN x.paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
+        "FROM (SELECT r.customer_id, r.issue_date, r.due_date, r.status, r.balance_cents, "
+        f"{paid_on} AS paid_on FROM receivable AS r "
+        "WHERE r.tenant_id = :t AND r.customer_id IN :ids) AS x "
+        "GROUP BY x.customer_id"
+    ).bindparams(
+        bindparam("t", tenant_id, type_=Uuid()),
+        bindparam("ids", expanding=True, type_=Uuid()),
+        bindparam("cutoff", cutoff, type_=Date()),
+        bindparam("prescribed", prescribed_on, type_=Date()),
+        bindparam("chronic_since", chronic_since, type_=Date()),
+        bindparam("loyal_since", loyal_since, type_=Date()),
+        bindparam("grace", LATE_GRACE_DAYS, type_=Integer()),
+    )
+    kinds: dict[uuid.UUID, bool] = {}
+    result: dict[uuid.UUID, CustomerFeatures] = {}
+    for chunk in chunks(sorted(set(customer_ids))):
+        for row in conn.execute(
+            select(Customer.id, Customer.document_kind, Customer.consumer).where(
+                Customer.tenant_id == tenant_id, Customer.id.in_(chunk)
+            )
+        ):
+            kinds[row.id] = row.document_kind == DocumentKind.CNPJ and not row.consumer
+        for row in conn.execute(stmt, {"ids": list(chunk)}):
+            customer_id = row.customer_id
+            if not isinstance(customer_id, uuid.UUID):
+                customer_id = uuid.UUID(str(customer_id))
+            result[customer_id] = CustomerFeatures(
+                is_business=kinds[customer_id],
+                overdue_balance=from_cents(int(row.overdue_cents or 0)),
+                ever_paid=bool(row.ever_paid),
+                first_issue=_as_date(row.first_issue),
+                first_due=_as_date(row.first_due),
+                late_months=int(row.late_months or 0),
+                paid_late_recent=int(row.paid_late_recent or 0),
+            )
+    return result
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -1,0 +1,510 @@
+"""The daily cycle end to end on real databases: cases, steps, catch-up, consolidation,
+idempotency, every suppression reason, windows, and the concurrency lock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adimple.cadence.cycle import CycleBusy, cycle_lock, plan_day, run_day
+from adimple.cadence.events import receivables_settled
+from adimple.cadence.models import (
+    BureauStatus,
+    CaseEvent,
+    CollectionCase,
+    ContactSuppression,
+    CreditBureauRecord,
+)
+from adimple.compliance.rules import CompliancePolicy
+from adimple.kit.calendar import ContactWindowPolicy
+from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
+from adimple.portfolio.models import (
+    Channel,
+    ChannelOptOut,
+    ContactOwner,
+    Customer,
+    ReceivableStatus,
+)
+from adimple.tenancy.models import Tenant
+from adimple.tenancy.service import create_tenant
+from builders import (
+    add_contact,
+    install_cadence,
+    install_segments,
+    install_standard_regua,
+    make_customer,
+    make_receivable,
+    pay,
+)
+
+TUESDAY = date(2026, 11, 24)  # the cycle date of most tests
+MONDAY = date(2026, 11, 23)
+
+
+@dataclass
+class World:
+    engine: Engine
+    session: Session
+    tenant_id: uuid.UUID
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.session.get_one(Tenant, self.tenant_id)
+
+    def detached_tenant(self) -> Tenant:
+        """The cycle opens its own connections: hand it a copy no session will refresh."""
+        self.session.commit()
+        tenant = self.session.get_one(Tenant, self.tenant_id)
+        self.session.refresh(tenant)
+        self.session.expunge(tenant)
+        self.session.commit()
+        return tenant
+
+    def customer(self, *, email: bool = True, mobile: bool = True, **fields: Any) -> Customer:
+        customer = make_customer(self.session, self.tenant, **fields)
+        if email:
+            add_contact(self.session, customer, "email", f"{customer.external_id}@example.com")
+        if mobile:
+            add_contact(self.session, customer, "phone", "+5511987654321")
+        add_contact(self.session, customer, "address", "Rua das Flores, 10, São Paulo/SP")
+        return customer
+
+    def plan(self, day: date = TUESDAY, **kw: Any) -> dict[str, Any]:
+        return plan_day(self.engine, self.detached_tenant(), day, **kw).plan.as_json()
+
+    def run(self, day: date = TUESDAY, **kw: Any) -> dict[str, Any]:
+        return run_day(self.engine, self.detached_tenant(), day, **kw).stats
+
+    def count(self, model: Any) -> int:
+        self.session.expire_all()
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(model).where(model.tenant_id == self.tenant.id)
+            )
+            or 0
+        )
+
+    def case(self, customer: Customer) -> CollectionCase:
+        self.session.expire_all()
+        return self.session.scalars(
+            select(CollectionCase)
+            .where(CollectionCase.customer_id == customer.id)
+            .order_by(CollectionCase.created_at.desc())
+        ).first()  # type: ignore[return-value]
+
+
+@pytest.fixture
+def world(engine: Engine) -> Iterator[World]:
+    session = sessionmaker(bind=engine, expire_on_commit=False)()
+    tenant = create_tenant(
+        session,
+        slug=f"cycle-{uuid.uuid4().hex[:8]}",
+        legal_name="Loja Exemplo Comércio Ltda",
+        document="11.222.333/0001-81",
+        address="Rua Augusta, 100",
+        city="São Paulo",
+        uf="SP",
+    )
+    install_standard_regua(session, tenant)
+    session.commit()
+    yield World(engine, session, tenant.id)
+    session.close()
+
+
+def contacts_of(plan: dict[str, Any], customer: Customer) -> list[tuple[str, str]]:
+    return [
+        (c["step"], c["channel"])
+        for c in plan["contacts"]
+        if c["customer_external_id"] == customer.external_id
+    ]
+
+
+def reasons_of(plan: dict[str, Any], customer: Customer) -> set[tuple[str, str | None, str]]:
+    return {
+        (s["step"], s["channel"], s["reason"])
+        for s in plan["suppressed"]
+        if s["customer_external_id"] == customer.external_id
+    }
+
+
+# --- steps, cases and the plan contract -------------------------------------------------------
+
+
+def test_pre_due_reminder_is_consolidated_per_channel(world: World) -> None:
+    customer = world.customer()
+    a = make_receivable(world.session, customer, TUESDAY + timedelta(days=3))
+    b = make_receivable(world.session, customer, TUESDAY + timedelta(days=3), "50.00")
+    make_receivable(world.session, customer, TUESDAY + timedelta(days=4))  # not today's
+    plan = world.plan()
+    assert set(plan) == {"date", "contacts", "tasks", "suppressed"}
+    mine = [c for c in plan["contacts"] if c["customer_external_id"] == customer.external_id]
+    assert [(c["step"], c["channel"]) for c in mine] == [
+        ("lembrete_d3", "email"),
+        ("lembrete_d3", "whatsapp"),
+    ]
+    for contact in mine:
+        assert contact["receivable_external_ids"] == sorted([a.external_id, b.external_id])
+        moment = datetime.fromisoformat(contact["scheduled_for"])
+        assert moment.astimezone(UTC) == datetime(2026, 11, 24, 11, 0, tzinfo=UTC)  # 08:00 SP
+    assert {c["contact_point"] for c in mine} == {
+        f"{customer.external_id}@example.com",
+        "+5511987654321",
+    }
+
+
+def test_overdue_customer_gets_a_case_and_the_first_step(world: World) -> None:
+    customer = world.customer()
+    receivable = make_receivable(world.session, customer, MONDAY)
+    plan = world.plan()
+    assert contacts_of(plan, customer) == [("aviso_d1", "email"), ("aviso_d1", "sms")]
+    stats = world.run()
+    assert stats["cases"]["opened"] == 1 and stats["contacts"] == 2
+    case = world.case(customer)
+    assert (case.status, case.segment, case.last_step_key) == ("open", "standard", "aviso_d1")
+    assert case.anchor_receivable_id == receivable.id
+    assert case.next_step_on == MONDAY + timedelta(days=10)
+    assert case.segment_reason
+    links = world.session.scalars(
+        select(OutboxReceivable.receivable_id).where(OutboxReceivable.tenant_id == world.tenant_id)
+    ).all()
+    assert links == [receivable.id, receivable.id]
+
+
+def test_weekend_due_date_is_not_overdue_until_after_the_next_business_day(
+    world: World,
+) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, date(2026, 11, 21))  # Saturday
+    # Monday 23/11: payable without charges today (DESIGN §5), so no case yet.
+    assert contacts_of(world.plan(MONDAY), customer) == []
+    world.run(MONDAY)
+    assert world.case(customer) is None
+
+
+def test_running_a_date_twice_creates_nothing(world: World) -> None:
+    for _ in range(3):
+        customer = world.customer()
+        make_receivable(world.session, customer, MONDAY)
+        make_receivable(world.session, customer, TUESDAY + timedelta(days=3))
+    first = world.run()
+    counts = [world.count(m) for m in (OutboxMessage, CollectionCase, CaseEvent, Task)]
+    suppressions = world.count(ContactSuppression)
+    again = world.run()
+    assert first["contacts"] == 6
+    assert again["contacts"] == 0 and again["cases"] == {}
+    assert [world.count(m) for m in (OutboxMessage, CollectionCase, CaseEvent, Task)] == counts
+    assert world.count(ContactSuppression) == suppressions
+
+
+def test_catch_up_plans_only_the_most_advanced_step(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, date(2026, 10, 1))  # 54 days overdue
+    plan = world.plan()
+    assert contacts_of(plan, customer) == [("aviso_bureau_d45", "letter")]
+    assert plan["tasks"] == []
+    world.run()
+    rows = world.session.execute(
+        select(CaseEvent.kind, CaseEvent.step_key).where(CaseEvent.tenant_id == world.tenant_id)
+    )
+    kinds = sorted((kind.value, step or "") for kind, step in rows)
+    assert kinds == [
+        ("opened", ""),
+        ("skipped", "aviso_d1"),
+        ("skipped", "carta_d30"),
+        ("skipped", "ligacao_d10"),
+        ("step", "aviso_bureau_d45"),
+    ]
+    record = world.session.scalars(select(CreditBureauRecord)).all()
+    mine = [r for r in record if r.customer_id == customer.id]
+    assert [(r.status, r.eligible_on) for r in mine] == [
+        (BureauStatus.NOTICE_SENT, TUESDAY + timedelta(days=10))
+    ]
+    # Days later, without a run in between, activation happens only after the waiting period.
+    plan = world.plan(date(2026, 12, 1))  # D+61 > negativar_d60, notice + 7 days
+    assert plan["tasks"] == []
+    world.run(date(2026, 12, 1))
+    plan = world.plan(date(2026, 12, 4))
+    assert plan["tasks"] == [] and contacts_of(plan, customer) == []
+
+
+def test_bureau_activation_after_the_notice_period(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, date(2026, 10, 10))  # d45 = 24/11
+    world.run()
+    world.run(date(2026, 12, 9))  # d60 = 09/12: notice sent 24/11, eligible 04/12
+    tasks = world.session.scalars(select(Task).where(Task.customer_id == customer.id)).all()
+    assert [(t.kind.value, t.step_key) for t in tasks] == [("bureau_activate", "negativar_d60")]
+    world.session.expire_all()
+    (record,) = world.session.scalars(
+        select(CreditBureauRecord).where(CreditBureauRecord.customer_id == customer.id)
+    ).all()
+    assert (record.status, record.activated_on) == (BureauStatus.ACTIVE, date(2026, 12, 9))
+
+
+def test_consolidation_lists_every_overdue_receivable(world: World) -> None:
+    customer = world.customer()
+    titles = [make_receivable(world.session, customer, d) for d in (date(2026, 11, 16), MONDAY)]
+    world.run(date(2026, 11, 17))  # the first one's aviso_d1
+    plan = world.plan(date(2026, 11, 26))  # ligacao_d10 of the anchor (16/11 + 10)
+    assert plan["tasks"] == [
+        {"customer_external_id": customer.external_id, "step": "ligacao_d10", "action": "task_call"}
+    ]
+    world.run(date(2026, 11, 26))
+    (task,) = world.session.scalars(select(Task).where(Task.customer_id == customer.id)).all()
+    assert sorted(task.data["receivable_ids"]) == sorted(str(t.id) for t in titles)
+    assert task.data["phone"] == "+5511987654321"
+
+
+def test_call_tasks_carry_the_segment(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, date(2026, 11, 13))
+    world.run(date(2026, 11, 23))
+    (task,) = world.session.scalars(select(Task).where(Task.customer_id == customer.id)).all()
+    assert task.data["segment"] == "standard" and task.kind.value == "call"
+
+
+# --- payments and agreements stop contacts ----------------------------------------------------
+
+
+def test_payment_cancels_queued_contacts_and_cures_the_case(world: World) -> None:
+    customer = world.customer()
+    receivable = make_receivable(world.session, customer, MONDAY)
+    world.run()
+    pay(world.session, receivable, TUESDAY)
+    effects = receivables_settled(
+        world.session,
+        tenant_id=world.tenant_id,
+        receivable_ids=[receivable.id],
+        on=TUESDAY,
+        actor="test",
+    )
+    world.session.commit()
+    assert effects.cancelled_messages == 2 and effects.cured_cases == 1
+    statuses = world.session.scalars(
+        select(OutboxMessage.status).where(OutboxMessage.customer_id == customer.id)
+    ).all()
+    assert {s.value for s in statuses} == {"cancelled"}
+    assert world.case(customer).status.value == "cured"
+
+
+def test_paid_without_event_is_caught_when_the_next_step_falls_due(world: World) -> None:
+    customer = world.customer()
+    receivable = make_receivable(world.session, customer, MONDAY)
+    world.run()
+    pay(world.session, receivable, date(2026, 11, 25))  # e.g. a CSV import of payments
+    plan = world.plan(date(2026, 12, 3))  # ligacao_d10
+    assert reasons_of(plan, customer) == {("ligacao_d10", None, "paid")}
+    world.run(date(2026, 12, 3))
+    assert world.case(customer).status.value == "cured"
+
+
+def test_agreement_pauses_the_case(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, MONDAY)
+    make_receivable(world.session, customer, date(2026, 11, 2), status=ReceivableStatus.AGREEMENT)
+    plan = world.plan()
+    assert reasons_of(plan, customer) == {
+        ("aviso_d1", "email", "agreement"),
+        ("aviso_d1", "sms", "agreement"),
+    }
+    world.run()
+    case = world.case(customer)
+    assert (case.status.value, case.pause_reason) == ("paused", "agreement")
+
+
+# --- every suppression reason ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "reason"),
+    [
+        ("disputed", "disputed"),
+        ("deceased", "deceased"),
+        ("superendividamento", "superendividamento"),
+        ("do_not_contact", "do_not_contact"),
+    ],
+)
+def test_customer_flags_suppress(world: World, flag: str, reason: str) -> None:
+    customer = world.customer(**{flag: True})
+    make_receivable(world.session, customer, MONDAY)
+    plan = world.plan()
+    assert contacts_of(plan, customer) == []
+    assert reasons_of(plan, customer) == {
+        ("aviso_d1", "email", reason),
+        ("aviso_d1", "sms", reason),
+    }
+    world.run()
+    rows = world.session.scalars(
+        select(ContactSuppression.reason).where(ContactSuppression.customer_id == customer.id)
+    ).all()
+    assert {r.value for r in rows} == {reason}
+
+
+def test_opt_out_third_party_and_missing_contact_point(world: World) -> None:
+    opted = world.customer()
+    world.session.add(
+        ChannelOptOut(
+            tenant_id=world.tenant_id,
+            customer_id=opted.id,
+            channel=Channel.EMAIL,
+            source="portal",
+            created_at=datetime.now(UTC),
+        )
+    )
+    neighbour = world.customer(mobile=False)
+    add_contact(world.session, neighbour, "phone", "+5511912345678", owner=ContactOwner.THIRD_PARTY)
+    no_email = world.customer(email=False)
+    for customer in (opted, neighbour, no_email):
+        make_receivable(world.session, customer, MONDAY)
+    plan = world.plan()
+    assert reasons_of(plan, opted) == {("aviso_d1", "email", "opt_out")}
+    assert contacts_of(plan, opted) == [("aviso_d1", "sms")]
+    assert reasons_of(plan, neighbour) == {("aviso_d1", "sms", "third_party")}
+    assert reasons_of(plan, no_email) == {("aviso_d1", "email", "no_contact_point")}
+
+
+def test_missing_creditor_identification_blocks_every_message(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, MONDAY)
+    world.tenant.address = ""
+    plan = world.plan()
+    assert plan["contacts"] == []
+    assert reasons_of(plan, customer) == {
+        ("aviso_d1", "email", "missing_creditor_id"),
+        ("aviso_d1", "sms", "missing_creditor_id"),
+    }
+
+
+def test_frequency_cap_counts_recent_attempts(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, MONDAY)
+    for n in range(7):
+        moment = datetime.combine(TUESDAY - timedelta(days=n), time(12), UTC)
+        world.session.add(
+            OutboxMessage(
+                tenant_id=world.tenant_id,
+                customer_id=customer.id,
+                channel=Channel.WHATSAPP,
+                address="+5511987654321",
+                step_key="old",
+                template="lembrete_atraso",
+                plan_date=moment.date(),
+                idempotency_key=f"old:{n}:{customer.id}",
+                scheduled_for=moment,
+                next_attempt_at=moment,
+                status="sent",
+                sent_at=moment,
+            )
+        )
+    plan = world.plan()
+    assert reasons_of(plan, customer) == {
+        ("aviso_d1", "email", "frequency_cap"),
+        ("aviso_d1", "sms", "frequency_cap"),
+    }
+
+
+def test_one_message_per_channel_per_day(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, MONDAY)
+    world.run()
+    # Cured and overdue again the same week: a new episode, but e-mail already went today.
+    plan = world.plan()
+    assert plan["contacts"] == []
+
+
+def test_window_suppression_when_no_opening_is_near(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, MONDAY)
+    closed = CompliancePolicy(window=ContactWindowPolicy(weekdays={}))
+    plan = world.plan(policy=closed)
+    assert reasons_of(plan, customer) == {
+        ("aviso_d1", "email", "window"),
+        ("aviso_d1", "sms", "window"),
+    }
+
+
+def test_prescription_closes_the_case(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, MONDAY)
+    world.run()
+    later = date(2031, 12, 1)  # more than five years after the due date
+    plan = world.plan(later)
+    assert reasons_of(plan, customer) == {("negativar_d60", None, "prescribed")}
+    world.run(later)
+    case = world.case(customer)
+    assert (case.status.value, case.close_reason) == ("closed", "prescribed")
+    # A prescribed título never opens a case again.
+    assert world.plan(later + timedelta(days=1))["suppressed"] == []
+
+
+def test_contacts_follow_the_debtors_time_zone_and_holidays(world: World) -> None:
+    acre = world.customer(uf="AC")
+    make_receivable(world.session, acre, date(2026, 11, 27) + timedelta(days=3))
+    plan = world.plan(date(2026, 11, 27))  # Friday
+    moments = {
+        datetime.fromisoformat(c["scheduled_for"])
+        for c in plan["contacts"]
+        if c["customer_external_id"] == acre.external_id
+    }
+    assert moments == {datetime(2026, 11, 27, 13, 0, tzinfo=UTC)}  # 08:00 in Rio Branco
+    # Christmas (Friday): the reminder goes out on Saturday morning.
+    xmas = world.customer()
+    make_receivable(world.session, xmas, date(2026, 12, 28))
+    plan = world.plan(date(2026, 12, 25))
+    moments = {
+        datetime.fromisoformat(c["scheduled_for"])
+        for c in plan["contacts"]
+        if c["customer_external_id"] == xmas.external_id
+    }
+    assert moments == {datetime(2026, 12, 26, 11, 0, tzinfo=UTC)}
+
+
+def test_segment_picks_the_cadence(world: World) -> None:
+    install_cadence(
+        world.session,
+        world.tenant,
+        "alto_saldo",
+        [{"id": "ligacao_d1", "offset_days": 1, "action": "task_call"}],
+    )
+    install_segments(
+        world.session,
+        world.tenant,
+        [("high_balance", "high_balance", 10, "alto_saldo", {"min_balance": "5000.00"})],
+    )
+    rich = world.customer()
+    make_receivable(world.session, rich, MONDAY, "7000.00")
+    plan = world.plan()
+    assert plan["tasks"] == [
+        {"customer_external_id": rich.external_id, "step": "ligacao_d1", "action": "task_call"}
+    ]
+    world.run()
+    case = world.case(rich)
+    assert case.segment == "high_balance" and "5.000,00" in case.segment_reason
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def test_a_second_run_for_the_same_tenant_is_refused(world: World) -> None:
+    customer = world.customer()
+    make_receivable(world.session, customer, MONDAY)
+    tenant = world.detached_tenant()
+    with cycle_lock(world.engine, tenant, TUESDAY), pytest.raises(CycleBusy) as error:
+        run_day(world.engine, tenant, TUESDAY)
+    assert "is running" in str(error.value)
+    assert world.run()["contacts"] == 2  # free again afterwards
+
+
+def test_partitions_give_the_same_plan(world: World) -> None:
+    for n in range(12):
+        customer = world.customer()
+        make_receivable(world.session, customer, MONDAY - timedelta(days=n * 5))
+        make_receivable(world.session, customer, TUESDAY + timedelta(days=3))
+    assert world.plan(partitions=1) == world.plan(partitions=7)
