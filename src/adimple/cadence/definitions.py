@@ -71,7 +71,7 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_]{0,63}$"
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_]{0,39}$"
 BAND_PATTERN = r"^[A-Za-z0-9_\-]{1,10}$"
-MONEY_PATTERN = r"^\d{1,10}(\.\d{1,2})?$"
+MONEY_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=KEY_PATTERN)]
@@ -91,6 +91,7 @@ SegmentKind = Literal[
     "loyal_first_late",
     "always",
 ]
+ParamKey = Annotated[str, Field(min_length=1, max_length=40)]
 ParamValue = (
     Annotated[int, Field(ge=0, le=100_000)]
     | Annotated[float, Field(ge=0, le=1e9)]
@@ -250,7 +251,7 @@ class SegmentDefinition(_Model):
     name: str = Field(min_length=1, max_length=100)
     priority: int = Field(ge=0, le=100_000)
     kind: SegmentKind
-    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=5)
+    params: dict[ParamKey, ParamValue] = Field(default_factory=dict, max_length=5)
     cadence: Name
     enabled: bool = True
 
