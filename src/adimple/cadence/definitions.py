@@ -302,7 +302,7 @@ def cadence_issues(doc: CadenceDocument, source: str) -> list[DefinitionIssue]:
             issue(index, step, "channels", "a step needs channels or an action")
         if step.channels and not step.template:
             issue(index, step, "template", "a step with channels needs a template")
-        if step.action and step.action != "bureau_notice" and step.template:
+        if step.action and not step.channels and step.action != "bureau_notice" and step.template:
             issue(
                 index,
                 step,
