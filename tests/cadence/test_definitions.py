@@ -252,7 +252,8 @@ class TestRoundTrip:
 SEGMENTS = """\
 segments:
   - {code: preventive, name: Preventiva, priority: 10, kind: preventive, cadence: preventiva}
-  - {code: high_balance, name: "Saldo alto", priority: 20, kind: high_balance, params: {min_balance: "5000.00"}, cadence: alto_saldo}
+  - {code: high_balance, name: "Saldo alto", priority: 20, kind: high_balance,
+     params: {min_balance: "5000.00"}, cadence: alto_saldo}
   - {code: chronic, name: Crônico, priority: 30, kind: chronic_late, cadence: atraso_cronico}
   - {code: standard, name: Padrão, priority: 100, kind: always, cadence: padrao}
 """
@@ -280,7 +281,7 @@ class TestParseSegments:
         assert error == (
             "segments.yaml: segments[2] (chronic): kind: unknown segment kind 'sometimes'; "
             "expected one of preventive, high_balance, business, never_paid, chronic_late, "
-            "loyal_first_late, always (line 4)"
+            "loyal_first_late, always (line 5)"
         )
 
     def test_unknown_param(self) -> None:
@@ -289,7 +290,7 @@ class TestParseSegments:
         )
         assert error == (
             "segments.yaml: segments[2] (chronic): params.weeks: unknown parameter for kind "
-            "'chronic_late'; expected min_months, window_months (line 4)"
+            "'chronic_late'; expected min_months, window_months (line 5)"
         )
 
     def test_bad_param_values(self) -> None:
@@ -299,7 +300,7 @@ class TestParseSegments:
         (error,) = segment_errors(text)
         assert error == (
             "segments.yaml: segments[2] (chronic): params.min_months: must not exceed "
-            "window_months (line 4)"
+            "window_months (line 5)"
         )
         (error,) = segment_errors(SEGMENTS.replace('"5000.00"', '"muito"'))
         assert error.startswith("segments.yaml: segments[1] (high_balance): params.min_balance:")
@@ -307,20 +308,22 @@ class TestParseSegments:
     def test_exactly_one_always_and_one_preventive(self) -> None:
         no_fallback = "\n".join(SEGMENTS.splitlines()[:-1]) + "\n"
         assert segment_errors(no_fallback) == [
-            "segments.yaml: segments: exactly one segment of kind 'always' is required (found 0) (line 1)"
+            "segments.yaml: segments: exactly one segment of kind 'always' is required "
+            "(found 0) (line 1)"
         ]
         two = SEGMENTS.replace(
-            'kind: high_balance, params: {min_balance: "5000.00"}', "kind: preventive"
+            'kind: high_balance,\n     params: {min_balance: "5000.00"},', "kind: preventive,"
         )
         assert segment_errors(two) == [
-            "segments.yaml: segments: exactly one segment of kind 'preventive' is required (found 2) (line 1)"
+            "segments.yaml: segments: exactly one segment of kind 'preventive' is required "
+            "(found 2) (line 1)"
         ]
 
     def test_fallback_must_come_last(self) -> None:
         (error,) = segment_errors(SEGMENTS.replace("priority: 100", "priority: 25"))
         assert error == (
             "segments.yaml: segments[2] (chronic): priority: comes after the fallback 'standard' "
-            "(kind always, priority 25) and would never match (line 4)"
+            "(kind always, priority 25) and would never match (line 5)"
         )
 
     def test_duplicate_code_and_priority(self) -> None:
@@ -332,9 +335,9 @@ class TestParseSegments:
         )
         assert errors == [
             "segments.yaml: segments[2] (high_balance): code: duplicate segment code (also "
-            "segments[1]) (line 4)",
+            "segments[1]) (line 5)",
             "segments.yaml: segments[2] (high_balance): priority: same priority as segments[1]; "
-            "the first match wins, so the order must be unambiguous (line 4)",
+            "the first match wins, so the order must be unambiguous (line 5)",
         ]
 
     def test_fallback_cannot_be_disabled(self) -> None:
