@@ -32,6 +32,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(segment_app, name="segment")
 
 
+def _prepare() -> None:
+    """Migrates the embedded SQLite default; PostgreSQL must be at head (like `adimple import`)."""
+    from adimple.cli import prepare_database
+
+    prepare_database()
+
+
 def _read(file: Path) -> str:
     try:
         return file.read_text(encoding="utf-8")
@@ -49,6 +56,7 @@ def cadence_import(file: FileArg, tenant: TenantOpt = None, actor: ActorOpt = "c
 
     with _contract_errors():
         doc = parse_cadence(_read(file), file.name)
+        _prepare()
         with unit_of_work() as session:
             found = find_tenant(session, slug=tenant)
             version, created = library.import_cadence(
@@ -72,6 +80,7 @@ def cadence_export(
     from adimple.db.engine import unit_of_work
 
     with _contract_errors():
+        _prepare()
         with unit_of_work() as session:
             found = find_tenant(session, slug=tenant)
             text = library.export_cadence(session, tenant_id=found.id, name=name, version=version)
@@ -86,6 +95,7 @@ def cadence_list(tenant: TenantOpt = None) -> None:
     from adimple.db.engine import unit_of_work
 
     with _contract_errors():
+        _prepare()
         with unit_of_work() as session:
             found = find_tenant(session, slug=tenant)
             rows = library.list_cadences(session, tenant_id=found.id)
@@ -111,6 +121,7 @@ def cadence_install_defaults(tenant: TenantOpt = None, actor: ActorOpt = "cli") 
     from adimple.db.engine import unit_of_work
 
     with _contract_errors():
+        _prepare()
         with unit_of_work() as session:
             found = find_tenant(session, slug=tenant)
             result = library.install_defaults(session, tenant_id=found.id, actor=actor)
@@ -127,6 +138,7 @@ def segment_import(file: FileArg, tenant: TenantOpt = None, actor: ActorOpt = "c
 
     with _contract_errors():
         doc = parse_segments(_read(file), file.name)
+        _prepare()
         with unit_of_work() as session:
             found = find_tenant(session, slug=tenant)
             rows, changed = library.save_segments(
@@ -145,6 +157,7 @@ def segment_export(tenant: TenantOpt = None) -> None:
     from adimple.db.engine import unit_of_work
 
     with _contract_errors():
+        _prepare()
         with unit_of_work() as session:
             found = find_tenant(session, slug=tenant)
             rows = library.segment_rows_as_document(
@@ -161,6 +174,7 @@ def segment_list(tenant: TenantOpt = None) -> None:
     from adimple.db.engine import unit_of_work
 
     with _contract_errors():
+        _prepare()
         with unit_of_work() as session:
             found = find_tenant(session, slug=tenant)
             rows = library.segment_rows_as_document(
