@@ -169,23 +169,25 @@ def _one_of(kind: str, value: object, allowed: tuple[str, ...]) -> PydanticCusto
 
 def _money_text(value: object) -> object:
     """``100``, ``100.5`` and ``"100.50"`` → ``"100.50"``; anything else is left to the pattern."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         return value
-    if isinstance(value, int | float | Decimal | str):
-        try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation:
-            return value
-        if amount.is_finite() and amount >= 0 and amount == amount.quantize(Decimal("0.01")):
-            if amount >= MAX_MONEY:
-                raise PydanticCustomError(
-                    "money_range", "amount too large (at most {limit})", {"limit": "999999999.99"}
-                )
-            return f"{amount:.2f}"
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return value
+    if not amount.is_finite() or amount < 0:
         raise PydanticCustomError(
             "money", "'{value}' is not an amount ≥ 0 with at most 2 decimals", {"value": value}
         )
-    return value
+    if amount >= MAX_MONEY:  # checked first: quantize would overflow on huge values
+        raise PydanticCustomError(
+            "money_range", "amount too large (at most {limit})", {"limit": "999999999.99"}
+        )
+    if amount != amount.quantize(Decimal("0.01")):
+        raise PydanticCustomError(
+            "money", "'{value}' is not an amount ≥ 0 with at most 2 decimals", {"value": value}
+        )
+    return f"{amount + 0:.2f}"  # + 0 turns -0 into 0
 
 
 class StepDefinition(_Model):
