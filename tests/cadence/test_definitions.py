@@ -147,7 +147,8 @@ class TestParseCadence:
         assert doc.steps[-1].action == "bureau_activate"
 
     @pytest.mark.parametrize(
-        ("given", "stored"), [("100", "100.00"), ("100.5", "100.50"), ('"1234.56"', "1234.56")]
+        ("given", "stored"),
+        [("100", "100.00"), ("100.5", "100.50"), ('"1234.56"', "1234.56"), ("-0", "0.00")],
     )
     def test_min_balance_is_a_money_string(self, given: str, stored: str) -> None:
         doc = parse_cadence(
@@ -155,7 +156,7 @@ class TestParseCadence:
         )
         assert normalise_cadence(doc)["steps"][-1]["min_balance"] == stored
 
-    @pytest.mark.parametrize("given", ["-1", "1.234", '"abc"', "10000000000"])
+    @pytest.mark.parametrize("given", ["-1", "1.234", '"abc"', "10000000000", "1.0e+26", ".nan"])
     def test_min_balance_rejects_bad_amounts(self, given: str) -> None:
         (error,) = errors_of(
             with_step(f"{{id: x, offset_days: 50, action: task_call, min_balance: {given}}}")
