@@ -158,3 +158,11 @@ class TestCadenceCli:
             "segments.yaml: segments[0] (p): cadence: cadence 'preventiva' does not exist"
         )
         assert "(+1 more)" in err
+
+
+def test_registered_on_the_main_app() -> None:
+    from adimple.cli import app
+
+    for group in ("cadence", "segment"):
+        result = runner.invoke(app, [group, "--help"])
+        assert result.exit_code == 0 and "import" in result.stdout

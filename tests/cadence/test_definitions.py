@@ -428,3 +428,23 @@ class TestVocabulary:
             "assert not any(m.startswith(('sqlalchemy', 'fastapi')) for m in sys.modules)"
         )
         subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class TestHostileInput:
+    def test_aliases_cannot_blow_up(self) -> None:
+        # "billion laughs": 9 levels of 9 aliases would be 9**9 items if expanded
+        levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+        for level in range(1, 10):
+            refs = ", ".join([f"*a{level - 1}"] * 9)
+            levels.append(f"a{level}: &a{level} [{refs}]")
+        text = (
+            "name: x\nsteps:\n"
+            "  - {id: s, offset_days: 1, channels: *a9, segments: *a9, template: t}\n"
+        )
+        with pytest.raises(DefinitionError) as info:
+            parse_cadence("\n".join(["defs:", *("  " + line for line in levels)]) + "\n" + text)
+        assert len(str(info.value.detail)) < 400
+
+    def test_long_values_are_shortened_in_messages(self) -> None:
+        (error,) = errors_of(EXAMPLE.replace("action: task_call", "action: " + "z" * 500))
+        assert "z" * 37 + "..." in error and "z" * 41 not in error

@@ -163,8 +163,14 @@ def _one_of(kind: str, value: object, allowed: tuple[str, ...]) -> PydanticCusto
     return PydanticCustomError(
         "unknown_choice",
         "unknown {kind} '{value}'; expected one of {allowed}",
-        {"kind": kind, "value": str(value), "allowed": ", ".join(allowed)},
+        {"kind": kind, "value": _shown(value), "allowed": ", ".join(allowed)},
     )
+
+
+def _shown(value: object) -> str:
+    """A value quoted in a message: short, and never the text of a whole nested structure."""
+    text = str(value) if isinstance(value, str | int | float) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _money_text(value: object) -> object:
@@ -177,7 +183,9 @@ def _money_text(value: object) -> object:
         return value
     if not amount.is_finite() or amount < 0:
         raise PydanticCustomError(
-            "money", "'{value}' is not an amount ≥ 0 with at most 2 decimals", {"value": value}
+            "money",
+            "'{value}' is not an amount ≥ 0 with at most 2 decimals",
+            {"value": _shown(value)},
         )
     if amount >= MAX_MONEY:  # checked first: quantize would overflow on huge values
         raise PydanticCustomError(
@@ -185,7 +193,9 @@ def _money_text(value: object) -> object:
         )
     if amount != amount.quantize(Decimal("0.01")):
         raise PydanticCustomError(
-            "money", "'{value}' is not an amount ≥ 0 with at most 2 decimals", {"value": value}
+            "money",
+            "'{value}' is not an amount ≥ 0 with at most 2 decimals",
+            {"value": _shown(value)},
         )
     return f"{amount + 0:.2f}"  # + 0 turns -0 into 0
 
@@ -228,7 +238,11 @@ class StepDefinition(_Model):
     def _one_or_list(cls, value: object) -> object:
         if isinstance(value, str):
             value = [value]
-        if isinstance(value, list) and len(set(map(str, value))) != len(value):
+        if (
+            isinstance(value, list)
+            and all(isinstance(item, str) for item in value)
+            and len(set(value)) != len(value)
+        ):
             raise PydanticCustomError("duplicate", "a value is listed twice", {})
         return value
 
@@ -433,7 +447,7 @@ def _param_problem(spec: tuple[str, Any, int, int], value: object) -> str | None
         except PydanticCustomError as exc:
             return exc.message()
         if not (isinstance(value, str | int) and re.match(MONEY_PATTERN, str(value))):
-            return f"'{value}' is not an amount like \"5000.00\""
+            return f"'{_shown(value)}' is not an amount like \"5000.00\""
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         return f"must be a whole number between {low} and {high}"
@@ -596,7 +610,7 @@ def _reason(error: Any) -> str:
     if kind in _FRIENDLY:
         return _FRIENDLY[kind]
     if kind == "string_pattern_mismatch":
-        return f"'{error['input']}' does not match {error['ctx']['pattern']}"
+        return f"'{_shown(error['input'])}' does not match {error['ctx']['pattern']}"
     return str(error["msg"])
 
 
@@ -688,8 +702,15 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[_Path, int]]:
     lines: dict[_Path, int] = {}
     duplicates: list[DefinitionIssue] = []
 
+    visited: set[int] = set()
+
     def walk(n: yaml.Node, path: _Path) -> None:
         lines.setdefault(path, n.start_mark.line + 1)
+        # An alias points to a node already walked: walking it again for every path that
+        # reaches it would be exponential (the "billion laughs" document).
+        if id(n) in visited:
+            return
+        visited.add(id(n))
         if isinstance(n, yaml.MappingNode):
             seen: set[str] = set()
             for key_node, value_node in n.value:
