@@ -288,3 +288,17 @@ class TestInstallDefaults:
         result = library.install_defaults(session, tenant_id=tenant.id, actor="sistema")
         assert result.cadences == [] and not result.segments
         assert session.scalar(select(func.count()).where(Segment.tenant_id == tenant.id)) == 3
+
+
+class TestConcurrentSave:
+    def test_a_unique_collision_is_a_conflict_not_a_crash(
+        self, session: Session, tenant: Tenant
+    ) -> None:
+        from adimple.kit.errors import Conflict
+
+        library.import_cadence(session, tenant_id=tenant.id, doc=parse_cadence(PADRAO), actor="a")
+        # what a concurrent import of the same new cadence leaves behind: a second row
+        session.add(Cadence(tenant_id=tenant.id, name="padrao", current_version=1))
+        with pytest.raises(Conflict, match="tente de novo"):
+            library._flush_or_conflict(session, "régua 'padrao'")
+        session.rollback()

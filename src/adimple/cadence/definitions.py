@@ -629,7 +629,7 @@ def _issues_from_validation(
             try:
                 raw = data[item][index]
                 key = "id" if item == "steps" else "code"
-                item_id = str(raw[key]) if isinstance(raw, dict) and key in raw else None
+                item_id = _shown(raw[key]) if isinstance(raw, dict) and key in raw else None
             except (KeyError, IndexError, TypeError):
                 item_id = None
         field = ".".join(str(p) for p in rest)

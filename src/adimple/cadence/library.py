@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
@@ -32,7 +33,7 @@ from adimple.cadence.definitions import (
 )
 from adimple.cadence.models import Cadence, CadenceStep, CadenceVersion, Segment, StepAction
 from adimple.db.base import utcnow
-from adimple.kit.errors import NotFound
+from adimple.kit.errors import Conflict, NotFound
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,17 @@ class DefaultsInstalled:
 
     def as_dict(self) -> dict[str, Any]:
         return {"cadences": self.cadences, "segments": self.segments}
+
+
+def _flush_or_conflict(session: Session, what: str) -> None:
+    """Two saves of the same cadence at once collide on a unique constraint: the second gets a
+    409 to retry instead of a server error (the caller's unit of work rolls back)."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"{what}: alterada por outra requisição ao mesmo tempo; tente de novo"
+        ) from exc
 
 
 # --- cadences ---------------------------------------------------------------------------------
@@ -102,7 +114,7 @@ def import_cadence(
     else:
         cadence = Cadence(tenant_id=tenant_id, name=doc.name, current_version=1)
         session.add(cadence)
-        session.flush()
+        _flush_or_conflict(session, f"régua '{doc.name}'")
     latest = session.scalar(
         select(func.max(CadenceVersion.version)).where(
             CadenceVersion.tenant_id == tenant_id, CadenceVersion.cadence_id == cadence.id
@@ -117,7 +129,7 @@ def import_cadence(
         created_by=actor,
     )
     session.add(version)
-    session.flush()
+    _flush_or_conflict(session, f"régua '{doc.name}'")
     # Positions follow the normalised order: offset_days, then file order (a stable sort).
     for position, step in enumerate(definition["steps"], start=1):
         session.add(
@@ -336,7 +348,7 @@ def save_segments(
         for item in after
     ]
     session.add_all(rows)
-    session.flush()
+    _flush_or_conflict(session, "segmentos")
     audit.record(
         session,
         tenant_id=tenant_id,
