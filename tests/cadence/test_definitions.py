@@ -448,3 +448,17 @@ class TestHostileInput:
     def test_long_values_are_shortened_in_messages(self) -> None:
         (error,) = errors_of(EXAMPLE.replace("action: task_call", "action: " + "z" * 500))
         assert "z" * 37 + "..." in error and "z" * 41 not in error
+
+
+@pytest.mark.parametrize("word", ["on", "yes", "no", "null", "1", "0x1", "1e3", "007", "true"])
+def test_yaml_lookalike_names_survive_the_round_trip(word: str) -> None:
+    doc = CadenceDocument(
+        name=word,
+        description=word,
+        steps=[
+            StepDefinition(id=word, offset_days=1, channels=["email"], template=word),
+            StepDefinition(id="s2", offset_days=2, action="task_call", segments=[word]),
+        ],
+    )
+    again = parse_cadence(dump_cadence(doc))
+    assert normalise_cadence(again) == normalise_cadence(doc)
