@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from adimple.cadence import cli as cadence_cli
 from adimple.cadence import cycle_cli
 from adimple.charges import cli as charges_cli
 from adimple.kit.console import die, print_json
@@ -31,6 +32,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 payments_cli.register(app)
 charges_cli.register(app)
+cadence_cli.register(app)
 cycle_cli.register(app)
 
 err = Console(stderr=True)
