@@ -42,14 +42,16 @@ from adimple.cadence.planner import (
     advance_case,
     open_case,
     plan_reminders,
-    reminder_steps,
+    pre_due_steps,
 )
 from adimple.cadence.rules import (
     StepDef,
     due_dates_for,
     months_back,
+    reminder_segment,
     same_day_months_back,
     segment_window,
+    step_date,
 )
 from adimple.compliance.rules import (
     DEFAULT_POLICY,
@@ -232,34 +234,50 @@ def _plan_reminders(
     states: list[CaseState],
     views: dict[uuid.UUID, CustomerView],
 ) -> None:
-    version_id, steps = reminder_steps(config.segments, config.versions, config.steps)
-    if version_id is None or not steps:
-        return
-    by_step: dict[int, dict[uuid.UUID, list[ReceivableView]]] = {}
-    candidates: set[uuid.UUID] = set()
-    for step in steps:
-        rows = repo.reminder_receivables(
-            conn, config.tenant_id, due_dates_for(config.day, step), part
+    """Pre-due reminders, per due date, for customers with nothing in collection.
+
+    The títulos whose reminder falls today are found by the due-date index (every due date
+    any cadence's pre-due step maps to today); the customers' segments then decide which of
+    those steps apply to them.
+    """
+    day, tenant_id = config.day, config.tenant_id
+    by_version = {vid: pre_due_steps(config.steps, vid) for vid in config.versions.values()}
+    dates = sorted(
+        {d for steps in by_version.values() for s in steps for d in due_dates_for(day, s)}
+    )
+    grouped: dict[uuid.UUID, list[ReceivableView]] = defaultdict(list)
+    for row in repo.reminder_receivables(conn, tenant_id, dates, part):
+        grouped[row.customer_id].append(
+            ReceivableView(row.id, row.external_id, row.due_date, row.balance)
         )
-        grouped: dict[uuid.UUID, list[ReceivableView]] = defaultdict(list)
-        for row in rows:
-            grouped[row.customer_id].append(
-                ReceivableView(row.id, row.external_id, row.due_date, row.balance)
-            )
-        by_step[step.position] = grouped
-        candidates.update(grouped)
-    if not candidates:
+    if not grouped:
         return
     # Customers in collection at the end of today hear about their case, not reminders.
     touched = {s.customer_id: s.live for s in states}
-    live_before = repo.live_case_customers(conn, config.tenant_id, sorted(candidates))
-    eligible = sorted(c for c in candidates if not touched.get(c, c in live_before))
+    live_before = repo.live_case_customers(conn, tenant_id, sorted(grouped))
+    eligible = [c for c in grouped if not touched.get(c, c in live_before)]
+    if not eligible:
+        return
     missing = [c for c in eligible if c not in views]
     if missing:
         views.update(_load(conn, config, missing).views)
+    chronic, loyal = segment_window(config.segments)
+    feats = repo.features(
+        conn,
+        tenant_id,
+        eligible,
+        cutoff=config.cutoff,
+        prescribed_on=config.prescribed_on,
+        chronic_since=months_back(day, chronic - 1),
+        loyal_since=same_day_months_back(day, loyal),
+    )
     for customer_id in sorted(eligible, key=lambda c: views[c].external_id):
-        for step in steps:
-            receivables = by_step[step.position].get(customer_id)
+        segment = reminder_segment(feats[customer_id], config.segments, day)
+        version_id = config.versions.get(segment.cadence_name) if segment else None
+        if version_id is None:
+            continue
+        for step in by_version[version_id]:
+            receivables = [r for r in grouped[customer_id] if step_date(r.due_date, step) == day]
             if receivables:
                 plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)
 

@@ -721,17 +721,8 @@ def open_case(
     )
 
 
-def reminder_steps(
-    segments: Sequence[SegmentDef],
-    versions: dict[str, uuid.UUID],
-    steps_by_version: dict[uuid.UUID, list[StepDef]],
-) -> tuple[uuid.UUID | None, list[StepDef]]:
-    """The pre-due steps of the cadence of the ``preventive`` segment (reminders go to
-    customers with nothing overdue; a customer in collection hears about the case instead)."""
-    preventive = [s for s in segments if s.kind == "preventive"]
-    if not preventive:
-        return None, []
-    version_id = versions.get(preventive[0].cadence_name)
-    if version_id is None:
-        return None, []
-    return version_id, [s for s in steps_by_version.get(version_id, []) if s.pre_due and s.channels]
+def pre_due_steps(
+    steps_by_version: dict[uuid.UUID, list[StepDef]], version_id: uuid.UUID
+) -> list[StepDef]:
+    """The reminder steps of a cadence: on or before the due date, with channels."""
+    return [s for s in steps_by_version.get(version_id, []) if s.pre_due and s.channels]

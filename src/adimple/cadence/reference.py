@@ -37,7 +37,7 @@ from adimple.cadence.planner import (
     advance_case,
     open_case,
     plan_reminders,
-    reminder_steps,
+    pre_due_steps,
 )
 from adimple.cadence.rules import (
     LATE_GRACE_DAYS,
@@ -45,6 +45,7 @@ from adimple.cadence.rules import (
     SegmentDef,
     StepDef,
     months_back,
+    reminder_segment,
     same_day_months_back,
     segment_window,
     step_date,
@@ -229,7 +230,6 @@ def reference_plan(
             paid_late_recent=sum(1 for r in rows if r.due_date >= loyal_since and paid_late(r)),
         )
 
-    reminder_version, reminders = reminder_steps(segments, versions, steps)
     for customer in sorted(customers, key=lambda c: c.external_id):
         v = view(customer)
         case = live.get(customer.id)
@@ -263,9 +263,13 @@ def reference_plan(
                 steps.get(state.cadence_version_id, []),
                 overdue_any=any(is_overdue(r) for r in receivables[customer.id]),
             )
-        if (state is not None and state.live) or reminder_version is None:
+        if (state is not None and state.live) or not receivables[customer.id]:
             continue
-        for step in reminders:
+        segment = reminder_segment(features(customer), segments, day)
+        version_id = versions.get(segment.cadence_name) if segment else None
+        if version_id is None:
+            continue
+        for step in pre_due_steps(steps, version_id):
             due_now = sorted(
                 (
                     r
@@ -281,7 +285,7 @@ def reference_plan(
                     ctx,
                     plan,
                     v,
-                    reminder_version,
+                    version_id,
                     step,
                     [ReceivableView(r.id, r.external_id, r.due_date, r.balance) for r in due_now],
                 )

@@ -215,3 +215,22 @@ def segment_window(segments: Sequence[SegmentDef]) -> tuple[int, int]:
         default=12,
     )
     return chronic, loyal
+
+
+def reminder_segment(
+    features: CustomerFeatures, segments: Sequence[SegmentDef], day: date
+) -> SegmentDef | None:
+    """Whose pre-due reminders a customer with nothing overdue gets.
+
+    The history segments (new customer, loyal, chronic late payer, business…) are tried in
+    priority order, so a chronic late payer is reminded earlier and a new customer is greeted
+    before the first due date; a customer none of them describes gets the ``preventive``
+    segment's reminders. The catch-all (``always``) and overdue-balance rules play no part
+    before anything is due.
+    """
+    candidates = [s for s in segments if s.kind not in ("preventive", "always", "high_balance")]
+    for segment in sorted(candidates, key=lambda s: (s.priority, s.code)):
+        if _matches(segment, features, day) is not None:
+            return segment
+    preventive = sorted((s for s in segments if s.kind == "preventive"), key=lambda s: s.priority)
+    return preventive[0] if preventive else None
