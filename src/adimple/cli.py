@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -266,7 +266,9 @@ def demo_command(
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from adimple.db.engine import unit_of_work
+    from adimple.cadence.cycle import run_day
+    from adimple.cadence.library import install_defaults
+    from adimple.db.engine import get_engine, unit_of_work
     from adimple.demo import service as demo
     from adimple.kit.i18n import brl, short_date
     from adimple.settings import get_settings
@@ -288,6 +290,9 @@ def demo_command(
         _, token = create_api_key(session, tenant_id=tenant.id, name="demo")
         summary = demo.summarize(session, tenant.id, today)
         creditor = f"{tenant.legal_name} — CNPJ {tenant.document}"
+        install_defaults(session, tenant_id=tenant.id, actor="demo")
+    with err.status("rodando a régua do dia…"):
+        cycle = run_day(get_engine(), tenant, today)
 
     imports = Table(title="Importação (mesmo caminho de `adimple import`)")
     for col in ("arquivo", "linhas", "inseridas", "atualizadas", "sem alteração"):
@@ -320,6 +325,7 @@ def demo_command(
     for label, count, balance in summary.aging:
         aging.add_row(label, str(count), brl(balance))
     out.print(aging)
+    _print_cycle(cycle.plan, cycle.stats)
     out.print(f"Arquivos gerados em {directory}/ (clientes.csv, titulos.csv, pagamentos.csv).")
     out.print(f"Chave de API da demonstração: [bold]{token}[/bold]")
     out.print("Próximos passos:")
@@ -329,6 +335,7 @@ def demo_command(
         "   # IPCA shipped up to 2026-09; newer months: adimple indices import"
     )
     out.print("  adimple import receivables var/demo/titulos.csv   # reimportar não altera nada")
+    out.print(f"  adimple plan --date {today.isoformat()}          # o plano do dia, em JSON")
     if serve:
         serve_command()
 
@@ -351,6 +358,36 @@ def serve_command(
         workers=workers,
         proxy_headers=True,
     )
+
+
+def _print_cycle(plan: Any, stats: dict[str, Any]) -> None:
+    """What the day's régua decided, for people: contacts by step and channel, tasks, and
+    every suppression with its reason."""
+    from collections import Counter
+
+    from adimple.kit.i18n import short_date
+
+    contacts = Counter((c.step_key, c.channel.value) for c in plan.contacts)
+    table = Table(title=f"Régua de {short_date(plan.day)}: {stats['contacts']} contatos na fila")
+    table.add_column("passo")
+    table.add_column("canal")
+    table.add_column("contatos", justify="right")
+    for (step, channel), count in sorted(contacts.items()):
+        table.add_row(step, channel, str(count))
+    for (step, action), count in sorted(
+        Counter((t.step_key, t.action) for t in plan.tasks).items()
+    ):
+        table.add_row(step, f"tarefa: {action}", str(count))
+    out.print(table)
+    if plan.suppressed:
+        reasons = Table(title="Contatos suprimidos (e por quê)")
+        reasons.add_column("motivo")
+        reasons.add_column("quantidade", justify="right")
+        for reason, count in sorted(stats["suppressed_by_reason"].items()):
+            reasons.add_row(reason, str(count))
+        out.print(reasons)
+    opened = stats["cases"].get("opened", 0)
+    out.print(f"Casos de cobrança abertos hoje: {opened}; passos executados: {stats['steps']}.")
 
 
 def _progress() -> Progress:
