@@ -1,0 +1,270 @@
+"""Benchmark: the daily cycle (`adimple run --date D`) over a large portfolio.
+
+    python benchmarks/daily_cycle.py --customers 2000000 --receivables 10000000 --db postgresql
+
+Builds, in SQL and not timed, a tenant with the default régua and a portfolio: customers (a few
+flagged disputed, deceased, do-not-contact; some businesses), contact points (e-mail, mobile,
+postal address; some third-party), receivables due from 18 months ago to 2 months ahead —
+most past ones paid (with their payments, some late), some open and overdue — then runs the
+cycle for the day before (not timed: it opens the cases of every customer already overdue,
+the steady state a production tenant is in) and times `adimple run` for DATE in a child
+process. ``scan_seconds`` is a bare ``SELECT count(*), sum(balance_cents)`` over the open
+receivables in the same run. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from adimple.db.engine import make_engine  # noqa: E402
+from adimple.db.migrate import upgrade  # noqa: E402
+
+PG_ADMIN = os.environ.get(
+    "ADIMPLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+HISTORY_DAYS = 540
+AHEAD_DAYS = 60
+
+
+MULTIPLIERS = [2654435761, 2246822519, 3266489917, 668265263, 374761393, 1181783497, 3575866369]
+
+
+def h(expr: str, salt: int, modulo: int) -> str:
+    """A deterministic pseudo-random integer in [0, modulo) from an integer SQL expression.
+
+    The product of two unrelated congruences, so draws with different salts do not move
+    together (a single linear hash would tie, say, the due day to the paid flag).
+    """
+    m = MULTIPLIERS[salt % len(MULTIPLIERS)]
+    return (
+        f"(((({expr}) * {m} % 4294967296) * ((({expr}) + {salt * 7919}) % 65521 + 1)) "
+        f"% 4294967291 % {modulo})"
+    )
+
+
+def build(engine, customers: int, receivables: int, day: date) -> str:  # type: ignore[no-untyped-def]
+    from sqlalchemy.orm import Session
+
+    from adimple.cadence.library import install_defaults
+    from adimple.tenancy.service import create_tenant
+
+    with Session(engine) as session:
+        tenant = create_tenant(
+            session,
+            slug="bench",
+            legal_name="Credora Benchmark Ltda",
+            document="11.222.333/0001-81",
+            address="Av. Paulista, 1000",
+            city="São Paulo",
+            uf="SP",
+        )
+        install_defaults(session, tenant_id=tenant.id, actor="bench")
+        session.commit()
+        tenant_id = tenant.id
+    pg = engine.dialect.name == "postgresql"
+    tid = f"'{tenant_id}'" if pg else f"'{tenant_id.hex}'"
+    start = day - timedelta(days=HISTORY_DAYS)
+    span = HISTORY_DAYS + AHEAD_DAYS
+
+    def seq(n: int) -> str:
+        if pg:
+            return f"generate_series(1, {n}) AS s(n)"
+        return (
+            "(WITH RECURSIVE q(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM q "
+            f"WHERE n < {n}) SELECT n FROM q) AS s"
+        )
+
+    def cid(expr: str) -> str:
+        if pg:
+            return f"md5('c' || ({expr}))::uuid"
+        return f"printf('%08x%024x', ({expr}) * 2654435761 % 4294967296, {expr})"
+
+    def rid(expr: str, prefix: str) -> str:
+        if pg:
+            return f"md5('{prefix}' || ({expr}))::uuid"
+        salt = "eparp".index(prefix) + 1
+        return f"printf('%08x%024x', ({expr}) * 40503 % 4294967296, ({expr}) + {salt} * 100000000)"
+
+    def add_days(expr: str) -> str:
+        if pg:
+            return f"(DATE '{start.isoformat()}' + CAST(({expr}) AS INTEGER))"
+        return f"date('{start.isoformat()}', printf('%+d days', {expr}))"
+
+    now = "CURRENT_TIMESTAMP"
+    ufs = ["SP", "RJ", "MG", "BA", "RS", "PR", "PE", "CE", "AM", "AC"]
+    uf_case = (
+        "CASE "
+        + " ".join(f"WHEN {h('n', 3, len(ufs))} = {i} THEN '{uf}'" for i, uf in enumerate(ufs))
+        + " END"
+    )
+    owner = cid(f"1 + {h('n', 11, customers)}")
+    due_day = h("n", 12, span)
+    statements = [
+        f"INSERT INTO customer (id, tenant_id, external_id, document, document_kind, name, uf, "
+        f"tags, consumer, deceased, disputed, superendividamento, do_not_contact, created_at, "
+        f"updated_at) SELECT {cid('n')}, {tid}, 'C' || n, '52998224725', "
+        f"CASE WHEN {h('n', 1, 20)} = 0 THEN 'cnpj' ELSE 'cpf' END, 'Cliente ' || n, {uf_case}, "
+        f"'[]', false, {h('n', 4, 500)} = 0, {h('n', 5, 200)} = 0, {h('n', 6, 500)} = 0, "
+        f"{h('n', 7, 300)} = 0, {now}, {now} FROM {seq(customers)}",
+        f"INSERT INTO contact_point (id, tenant_id, customer_id, kind, value, owner, verified, "
+        f"preferred, created_at, updated_at) SELECT {rid('n', 'e')}, {tid}, {cid('n')}, 'email', "
+        f"'c' || n || '@example.com', 'debtor', true, false, {now}, {now} FROM {seq(customers)} "
+        f"WHERE {h('n', 8, 10)} <> 0",
+        f"INSERT INTO contact_point (id, tenant_id, customer_id, kind, value, owner, verified, "
+        f"preferred, created_at, updated_at) SELECT {rid('n', 'p')}, {tid}, {cid('n')}, 'phone', "
+        f"'+55119' || substr('00000000' || n, -8, 8), CASE WHEN {h('n', 9, 40)} = 0 THEN "
+        f"'third_party' ELSE 'debtor' END, false, false, {now}, {now} FROM {seq(customers)} "
+        f"WHERE {h('n', 10, 10)} < 7",
+        f"INSERT INTO contact_point (id, tenant_id, customer_id, kind, value, owner, verified, "
+        f"preferred, created_at, updated_at) SELECT {rid('n', 'a')}, {tid}, {cid('n')}, "
+        f"'address', 'Rua ' || n || ', 100', 'debtor', false, false, {now}, {now} "
+        f"FROM {seq(customers)}",
+        # Receivables: due over the last 18 months and the next two; ~90 % of the past ones paid.
+        f"INSERT INTO receivable (id, tenant_id, customer_id, external_id, issue_date, due_date, "
+        f"original_amount_cents, balance_cents, status, created_at, updated_at) "
+        f"SELECT {rid('n', 'r')}, {tid}, {owner}, 'T' || n, "
+        f"{add_days(f'{due_day} - 30')}, {add_days(due_day)}, "
+        f"1000 + {h('n', 13, 200000)}, "
+        f"CASE WHEN {h('n', 12, span)} < {HISTORY_DAYS} AND {h('n', 14, 10)} <> 0 THEN 0 "
+        f"ELSE 1000 + {h('n', 13, 200000)} END, "
+        f"CASE WHEN {h('n', 12, span)} < {HISTORY_DAYS} AND {h('n', 14, 10)} <> 0 THEN 'paid' "
+        f"ELSE 'open' END, {now}, {now} FROM {seq(receivables)}",
+        "INSERT INTO payment (id, tenant_id, external_id, receivable_id, customer_id, source, "
+        "gross_cents, fees_cents, net_cents, paid_on, details, created_at, updated_at) "
+        "SELECT r.id, r.tenant_id, 'P' || r.external_id, r.id, r.customer_id, 'import', "
+        "r.original_amount_cents, 0, r.original_amount_cents, "
+        + (
+            "r.due_date + (abs(hashtext(r.external_id)) % 12)"
+            if pg
+            else "date(r.due_date, '+' || (abs(random()) % 12) || ' days')"
+        )
+        + f", '{{}}', {now}, {now} FROM receivable AS r WHERE r.tenant_id = {tid} "
+        "AND r.status = 'paid'",
+    ]
+    with engine.begin() as conn:
+        for statement in statements:
+            started = time.perf_counter()
+            conn.execute(text(statement))
+            print(f"  {statement[:40]}… {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return str(tenant_id)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--receivables", type=int, default=100_000)
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 11, 24))
+    parser.add_argument("--partitions", type=int, default=8)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="adimple-cycle-"))
+    if args.db == "postgresql":
+        name = f"adimple_bench_cycle_{os.getpid()}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    else:
+        url = f"sqlite:///{workdir / 'cycle.db'}"
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        started = time.perf_counter()
+        tenant_id = build(engine, args.customers, args.receivables, args.date)
+        build_seconds = time.perf_counter() - started
+
+        env = {**os.environ, "ADIMPLE_DATABASE_URL": url}
+        command = [
+            sys.executable,
+            "-m",
+            "adimple.cli",
+            "run",
+            "--tenant",
+            "bench",
+            "--partitions",
+            str(args.partitions),
+        ]
+        started = time.perf_counter()
+        first = subprocess.run(
+            [*command, "--date", (args.date - timedelta(days=1)).isoformat()],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        first_seconds = time.perf_counter() - started
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        timed = subprocess.run(
+            [*command, "--date", args.date.isoformat()],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - started
+        peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        stats = json.loads(timed.stdout)["tenants"][0]
+
+        tid = tenant_id if args.db == "postgresql" else tenant_id.replace("-", "")
+        with engine.connect() as conn:
+            started = time.perf_counter()
+            count, _total = conn.execute(
+                text(
+                    "SELECT count(*), sum(balance_cents) FROM receivable "
+                    "WHERE tenant_id = :t AND status = 'open'"
+                ),
+                {"t": tid},
+            ).one()
+            scan_seconds = time.perf_counter() - started
+        engine.dispose()
+        print(
+            json.dumps(
+                {
+                    "db": args.db,
+                    "receivables": args.receivables,
+                    "customers": args.customers,
+                    "open_receivables": count,
+                    "contacts": stats["contacts"],
+                    "tasks": stats["tasks"],
+                    "suppressed": stats["suppressed"],
+                    "cases_opened": stats["cases"].get("opened", 0),
+                    "seconds": round(seconds, 2),
+                    "scan_seconds": round(scan_seconds, 3),
+                    "ratio_to_scan": round(seconds / scan_seconds, 1) if scan_seconds else None,
+                    "peak_rss_mb": round(peak / 1024),
+                    "first_run_seconds": round(first_seconds, 2),
+                    "first_run": json.loads(first.stdout)["tenants"][0]["cases"],
+                    "build_seconds": round(build_seconds, 1),
+                    "partitions": args.partitions,
+                    "machine": f"{platform.machine()} {os.cpu_count()} cores, "
+                    f"Python {platform.python_version()}",
+                }
+            )
+        )
+    finally:
+        if args.db == "postgresql":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
