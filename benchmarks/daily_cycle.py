@@ -53,8 +53,8 @@ def h(expr: str, salt: int, modulo: int) -> str:
     """
     m = MULTIPLIERS[salt % len(MULTIPLIERS)]
     return (
-        f"(((({expr}) * {m} % 4294967296) * ((({expr}) + {salt * 7919}) % 65521 + 1)) "
-        f"% 4294967291 % {modulo})"
+        f"(((CAST(({expr}) AS BIGINT) * {m} % 4294967296) "
+        f"* ((({expr}) + {salt * 7919}) % 65521 + 1)) % 4294967291 % {modulo})"
     )
 
 
@@ -174,6 +174,9 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 11, 24))
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the database (its URL goes to stderr)."
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="adimple-cycle-"))
@@ -261,7 +264,9 @@ def main() -> None:
             )
         )
     finally:
-        if args.db == "postgresql":
+        if args.keep:
+            print(f"kept: {url}", file=sys.stderr)
+        elif args.db == "postgresql":
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

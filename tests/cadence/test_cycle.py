@@ -508,3 +508,23 @@ def test_partitions_give_the_same_plan(world: World) -> None:
         make_receivable(world.session, customer, MONDAY - timedelta(days=n * 5))
         make_receivable(world.session, customer, TUESDAY + timedelta(days=3))
     assert world.plan(partitions=1) == world.plan(partitions=7)
+
+
+def test_late_loaded_overdue_titles_are_picked_up_after_a_run(world: World) -> None:
+    first = world.customer()
+    make_receivable(world.session, first, MONDAY)
+    reopened = world.customer()
+    title = make_receivable(
+        world.session, reopened, date(2026, 10, 20), status=ReceivableStatus.PAID
+    )
+    world.run()
+    assert world.case(reopened) is None
+    # Loaded after the run, already 40 days overdue: not "newly overdue", but new to the cycle.
+    late = world.customer()
+    make_receivable(world.session, late, date(2026, 10, 15))
+    # And a título reopened after the run (an estorno, a broken agreement).
+    title.status = ReceivableStatus.OPEN
+    title.balance = title.original_amount
+    world.run(date(2026, 11, 25))  # incremental: only what changed since the last run
+    assert world.case(late) is not None
+    assert world.case(reopened) is not None

@@ -100,6 +100,7 @@ class Config:
     segments: list[repo.SegmentDef]
     versions: dict[str, uuid.UUID]
     policy: CompliancePolicy = DEFAULT_POLICY
+    since: repo.LastRun | None = None
 
     @property
     def cutoff(self) -> date:
@@ -138,6 +139,7 @@ def load_config(
         segments=segments,
         versions=repo.current_versions(conn, tenant.id),
         policy=policy,
+        since=repo.last_run(conn, tenant.id, day),
     )
 
 
@@ -149,7 +151,12 @@ def plan_partition(conn: Connection, config: Config, part: repo.Partition) -> Pa
 
     due = repo.due_cases(conn, tenant_id, day, part)
     new_customers = repo.uncovered_customers(
-        conn, tenant_id, cutoff=config.cutoff, prescribed_on=config.prescribed_on, part=part
+        conn,
+        tenant_id,
+        cutoff=config.cutoff,
+        prescribed_on=config.prescribed_on,
+        part=part,
+        since=config.since,
     )
     loaded = _load(conn, config, [row.customer_id for row in due] + new_customers)
 

@@ -17,7 +17,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Date, Integer, Uuid, and_, bindparam, select, text
+from sqlalchemy import Connection, Date, Integer, Uuid, and_, bindparam, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import BindParameter
 
 from adimple.cadence.models import (
     BureauStatus,
@@ -27,13 +29,21 @@ from adimple.cadence.models import (
     CaseStatus,
     CollectionCase,
     CreditBureauRecord,
+    CycleRun,
+    CycleRunStatus,
     Segment,
 )
 from adimple.cadence.planner import BureauView, CustomerView, ReceivableView
 from adimple.cadence.rules import LATE_GRACE_DAYS, CustomerFeatures, SegmentDef, StepDef
 from adimple.compliance.rules import ContactPointFacts, CustomerFacts
-from adimple.db.dialect import days_between_sql, month_index_sql
-from adimple.kit.calendar import timezone_for_uf
+from adimple.db.dialect import (
+    days_between_sql,
+    id_chunk_size,
+    is_postgres,
+    month_index_sql,
+    uuid_in,
+)
+from adimple.kit.calendar import overdue_cutoff, timezone_for_uf
 from adimple.kit.money import from_cents
 from adimple.messaging.models import OutboxMessage, OutboxStatus
 from adimple.portfolio.models import (
@@ -52,6 +62,7 @@ T = TypeVar("T")
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Fixed-size slices (``size`` ids per statement: see ``dialect.id_chunk_size``)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -200,8 +211,15 @@ def uncovered_customers(
     cutoff: date,
     prescribed_on: date,
     part: Partition,
+    since: LastRun | None = None,
 ) -> list[uuid.UUID]:
-    """Customers with a título overdue (and not prescribed) and no live case: cases to open."""
+    """Customers with a título overdue (and not prescribed) and no live case: cases to open.
+
+    After a successful run only what changed can add a customer: títulos that became overdue
+    since (the due-date index), and títulos created or changed since it started — a late
+    import, an estorno, a broken agreement (the ``updated_at`` index). Without a previous run
+    (or for an earlier date) every overdue título is looked at.
+    """
     live = (
         select(CollectionCase.id)
         .where(
@@ -211,17 +229,51 @@ def uncovered_customers(
         )
         .exists()
     )
+    window = []
+    if since is not None:
+        window.append(
+            or_(
+                Receivable.due_date > since.cutoff,
+                Receivable.updated_at >= since.started_at,
+            )
+        )
     return list(
         conn.execute(
             select(Receivable.customer_id)
             .where(
                 *_overdue_filter(tenant_id, cutoff, prescribed_on),
+                *window,
                 part.clause(Receivable.customer_id),
                 ~live,
             )
             .distinct()
         ).scalars()
     )
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The latest finished run before the one at hand."""
+
+    run_date: date
+    cutoff: date
+    started_at: datetime
+
+
+def last_run(conn: Connection, tenant_id: uuid.UUID, day: date) -> LastRun | None:
+    row = conn.execute(
+        select(CycleRun.run_date, CycleRun.started_at)
+        .where(
+            CycleRun.tenant_id == tenant_id,
+            CycleRun.status == CycleRunStatus.DONE,
+            CycleRun.run_date < day,
+        )
+        .order_by(CycleRun.run_date.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return LastRun(row.run_date, overdue_cutoff(row.run_date), row.started_at)
 
 
 def reminder_receivables(
@@ -255,12 +307,12 @@ def live_case_customers(
     conn: Connection, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID]
 ) -> set[uuid.UUID]:
     found: set[uuid.UUID] = set()
-    for chunk in chunks(customer_ids):
+    for chunk in chunks(customer_ids, id_chunk_size(conn)):
         found.update(
             conn.execute(
                 select(CollectionCase.customer_id).where(
                     CollectionCase.tenant_id == tenant_id,
-                    CollectionCase.customer_id.in_(chunk),
+                    uuid_in(conn, CollectionCase.customer_id, chunk),
                     CollectionCase.status.in_(LIVE),
                 )
             ).scalars()
@@ -293,14 +345,14 @@ def load_customers(
     views: dict[uuid.UUID, CustomerView] = {}
     overdue_any: set[uuid.UUID] = set()
     since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
-    for chunk in chunks(ids):
+    for chunk in chunks(ids, id_chunk_size(conn)):
         agreement = {
             row[0]
             for row in conn.execute(
                 select(Receivable.customer_id)
                 .where(
                     Receivable.tenant_id == tenant_id,
-                    Receivable.customer_id.in_(chunk),
+                    uuid_in(conn, Receivable.customer_id, chunk),
                     Receivable.status == ReceivableStatus.AGREEMENT,
                 )
                 .distinct()
@@ -315,7 +367,7 @@ def load_customers(
                 Customer.disputed,
                 Customer.superendividamento,
                 Customer.do_not_contact,
-            ).where(Customer.tenant_id == tenant_id, Customer.id.in_(chunk))
+            ).where(Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk))
         ):
             views[c.id] = CustomerView(
                 id=c.id,
@@ -346,7 +398,9 @@ def load_customers(
                 ContactPoint.invalid_at,
                 ContactPoint.best_hour_start,
                 ContactPoint.best_hour_end,
-            ).where(ContactPoint.tenant_id == tenant_id, ContactPoint.customer_id.in_(chunk))
+            ).where(
+                ContactPoint.tenant_id == tenant_id, uuid_in(conn, ContactPoint.customer_id, chunk)
+            )
         ):
             views[p.customer_id].points.append(
                 ContactPointFacts(
@@ -364,7 +418,8 @@ def load_customers(
             )
         for customer_id, channel in conn.execute(
             select(ChannelOptOut.customer_id, ChannelOptOut.channel).where(
-                ChannelOptOut.tenant_id == tenant_id, ChannelOptOut.customer_id.in_(chunk)
+                ChannelOptOut.tenant_id == tenant_id,
+                uuid_in(conn, ChannelOptOut.customer_id, chunk),
             )
         ):
             views[customer_id].opted_out.add(Channel(channel))
@@ -378,7 +433,7 @@ def load_customers(
             )
             .where(
                 Receivable.tenant_id == tenant_id,
-                Receivable.customer_id.in_(chunk),
+                uuid_in(conn, Receivable.customer_id, chunk),
                 Receivable.status == ReceivableStatus.OPEN,
                 Receivable.due_date <= cutoff,
                 Receivable.balance > Decimal("0.00"),
@@ -394,7 +449,7 @@ def load_customers(
             select(OutboxMessage.customer_id, OutboxMessage.channel, OutboxMessage.scheduled_for)
             .where(
                 OutboxMessage.tenant_id == tenant_id,
-                OutboxMessage.customer_id.in_(chunk),
+                uuid_in(conn, OutboxMessage.customer_id, chunk),
                 OutboxMessage.scheduled_for >= since,
                 OutboxMessage.status.not_in([OutboxStatus.CANCELLED, OutboxStatus.FAILED]),
             )
@@ -413,7 +468,7 @@ def load_customers(
             )
             .where(
                 CreditBureauRecord.tenant_id == tenant_id,
-                CreditBureauRecord.customer_id.in_(chunk),
+                uuid_in(conn, CreditBureauRecord.customer_id, chunk),
                 CreditBureauRecord.status.in_(
                     [BureauStatus.NOTICE_SENT, BureauStatus.ACTIVE, BureauStatus.REMOVAL_PENDING]
                 ),
@@ -445,6 +500,13 @@ def features(
     paid_late = f"(x.status = 'paid' AND x.paid_on IS NOT NULL AND {late_days} > :grace)"
     overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
     month = month_index_sql(conn, "x.due_date")
+    ids_param: BindParameter[Any]
+    if is_postgres(conn):
+        ids_clause = "r.customer_id = ANY(:ids)"
+        ids_param = bindparam("ids", type_=ARRAY(Uuid()))
+    else:
+        ids_clause = "r.customer_id IN :ids"
+        ids_param = bindparam("ids", expanding=True, type_=Uuid())
     stmt = text(
         "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
         "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
@@ -456,11 +518,11 @@ def features(
         "MAX(CASE WHEN x.paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
         "FROM (SELECT r.customer_id, r.issue_date, r.due_date, r.status, r.balance_cents, "
         f"{paid_on} AS paid_on FROM receivable AS r "
-        "WHERE r.tenant_id = :t AND r.customer_id IN :ids) AS x "
+        f"WHERE r.tenant_id = :t AND {ids_clause}) AS x "
         "GROUP BY x.customer_id"
     ).bindparams(
         bindparam("t", tenant_id, type_=Uuid()),
-        bindparam("ids", expanding=True, type_=Uuid()),
+        ids_param,
         bindparam("cutoff", cutoff, type_=Date()),
         bindparam("prescribed", prescribed_on, type_=Date()),
         bindparam("chronic_since", chronic_since, type_=Date()),
@@ -469,10 +531,10 @@ def features(
     )
     kinds: dict[uuid.UUID, bool] = {}
     result: dict[uuid.UUID, CustomerFeatures] = {}
-    for chunk in chunks(sorted(set(customer_ids))):
+    for chunk in chunks(sorted(set(customer_ids)), id_chunk_size(conn)):
         for row in conn.execute(
             select(Customer.id, Customer.document_kind, Customer.consumer).where(
-                Customer.tenant_id == tenant_id, Customer.id.in_(chunk)
+                Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
             )
         ):
             kinds[row.id] = row.document_kind == DocumentKind.CNPJ and not row.consumer

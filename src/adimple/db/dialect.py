@@ -124,3 +124,19 @@ def try_advisory_lock(conn: Connection, key: int) -> bool:
 
 def advisory_unlock(conn: Connection, key: int) -> None:
     conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def uuid_in(conn: Connection, column: Any, ids: Sequence[Any]) -> Any:
+    """``column IN ids`` for a list of UUIDs: one array parameter on PostgreSQL (``= ANY``),
+    which keeps big lists cheap to send and parse; a plain IN list on SQLite."""
+    if is_postgres(conn):
+        from sqlalchemy import Uuid, any_, literal
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(literal(list(ids), type_=ARRAY(Uuid())))
+    return column.in_(list(ids))
+
+
+def id_chunk_size(conn: Connection) -> int:
+    """How many ids one statement carries (SQLite caps bound parameters at 32,766)."""
+    return 50_000 if is_postgres(conn) else 5_000
