@@ -158,6 +158,9 @@ class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_receivable_tenant_status_due", "tenant_id", "status", "due_date"),
         Index("ix_receivable_tenant_customer", "tenant_id", "customer_id"),
         Index("ix_receivable_tenant_nosso_numero", "tenant_id", "nosso_numero"),
+        # The daily cycle looks only at títulos changed since its last run (late loads,
+        # estornos, broken agreements) besides the newly overdue ones.
+        Index("ix_receivable_tenant_updated", "tenant_id", "updated_at"),
         CheckConstraint("original_amount_cents > 0", name="amount_positive"),
         CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
