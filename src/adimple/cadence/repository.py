@@ -114,7 +114,7 @@ def load_steps(conn: Connection, tenant_id: uuid.UUID) -> dict[uuid.UUID, list[S
         )
         .where(CadenceStep.tenant_id == tenant_id)
         .order_by(CadenceStep.cadence_version_id, CadenceStep.position)
-    ):
+    ).all():
         steps[row.cadence_version_id].append(
             StepDef(
                 position=row.position,
@@ -368,7 +368,7 @@ def load_customers(
                 Customer.superendividamento,
                 Customer.do_not_contact,
             ).where(Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk))
-        ):
+        ).all():
             views[c.id] = CustomerView(
                 id=c.id,
                 external_id=c.external_id,
@@ -401,7 +401,7 @@ def load_customers(
             ).where(
                 ContactPoint.tenant_id == tenant_id, uuid_in(conn, ContactPoint.customer_id, chunk)
             )
-        ):
+        ).all():
             views[p.customer_id].points.append(
                 ContactPointFacts(
                     id=p.id,
@@ -421,7 +421,7 @@ def load_customers(
                 ChannelOptOut.tenant_id == tenant_id,
                 uuid_in(conn, ChannelOptOut.customer_id, chunk),
             )
-        ):
+        ).all():
             views[customer_id].opted_out.add(Channel(channel))
         for r in conn.execute(
             select(
@@ -439,7 +439,7 @@ def load_customers(
                 Receivable.balance > Decimal("0.00"),
             )
             .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
-        ):
+        ).all():
             overdue_any.add(r.customer_id)
             if r.due_date > prescribed_on:
                 views[r.customer_id].overdue.append(
@@ -454,7 +454,7 @@ def load_customers(
                 OutboxMessage.status.not_in([OutboxStatus.CANCELLED, OutboxStatus.FAILED]),
             )
             .order_by(OutboxMessage.customer_id, OutboxMessage.scheduled_for)
-        ):
+        ).all():
             view = views[o.customer_id]
             local = o.scheduled_for.astimezone(timezone_for_uf(view.uf)).date()
             view.history.append((local, Channel(o.channel)))
@@ -474,7 +474,7 @@ def load_customers(
                 ),
             )
             .order_by(CreditBureauRecord.customer_id, CreditBureauRecord.receivable_id)
-        ):
+        ).all():
             views[b.customer_id].bureau.append(
                 BureauView(b.id, b.receivable_id, b.status.value, b.eligible_on)
             )
@@ -536,7 +536,7 @@ def features(
             select(Customer.id, Customer.document_kind, Customer.consumer).where(
                 Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
             )
-        ):
+        ).all():
             kinds[row.id] = row.document_kind == DocumentKind.CNPJ and not row.consumer
         for row in conn.execute(stmt, {"ids": list(chunk)}):
             customer_id = row.customer_id

@@ -33,7 +33,8 @@ def to_cents(value: Decimal) -> int:
 
 
 def from_cents(cents: int) -> Decimal:
-    return (Decimal(cents) / 100).quantize(CENT)
+    """Exact: ``12345`` → ``Decimal("123.45")`` (a shift of the exponent, no rounding)."""
+    return Decimal(int(cents)).scaleb(-2)
 
 
 def money_str(value: Decimal) -> str:
