@@ -15,6 +15,7 @@ from adimple.cadence.models import (
 from adimple.charges.models import CollectionPolicy, IndexValue
 from adimple.db.base import Base
 from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
+from adimple.payments.billing.models import BillingReference, BillingSettings, ChargeDocument
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
 from adimple.tenancy.models import ApiKey, Tenant
 
@@ -22,11 +23,14 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "BillingReference",
+    "BillingSettings",
     "Cadence",
     "CadenceStep",
     "CadenceVersion",
     "CaseEvent",
     "ChannelOptOut",
+    "ChargeDocument",
     "CollectionCase",
     "CollectionPolicy",
     "ContactPoint",
