@@ -49,6 +49,7 @@ from adimple.payments.billing.schemas import (
 from adimple.payments.billing.terms import ChargeTerms, charge_terms, document_due_date
 from adimple.payments.boleto.banks import BANK_NAMES, BUILDERS, BancoDoBrasil, bank_free_field
 from adimple.payments.boleto.codec import BoletoError, encode, format_linha
+from adimple.payments.boleto.pdf import BoletoDocument, Party
 from adimple.payments.pix.codec import PixError, build, strip_accents
 from adimple.payments.pix.codec import encode as encode_pix
 from adimple.payments.psp.client import PixClient, PspConfig, PspError
@@ -772,8 +773,8 @@ def _issue_pix(
         # A static code carries a fixed amount: after its due date a new code is issued.
         lines = [
             *terms.instructions()[: 1 if terms.overdue else 0],
-            f"Código Pix válido para pagamento até {short_date(terms.due_date)}; depois dessa data, "
-            "gere um novo código com o valor atualizado.",
+            f"Código Pix válido para pagamento até {short_date(terms.due_date)}; "
+            "depois dessa data, gere um novo código com o valor atualizado.",
             *terms.notes,
         ]
         doc = _document(receivable, terms, ChargeKind.PIX, fingerprint, lines)
@@ -866,13 +867,12 @@ def _debtor_address(session: Session, customer: Customer) -> str:
     return "/".join(p for p in (customer.municipality, customer.uf) if p)
 
 
-def boleto_pdf(
+def boleto_document(
     session: Session, *, tenant_id: uuid.UUID, receivable_id: uuid.UUID, as_of: date
-) -> bytes:
-    """The boleto as PDF (FEBRABAN ficha de compensação) with the creditor's name, CNPJ and
-    address (CDC art. 42-A) and, when there is one, the PIX QR (boleto híbrido)."""
+) -> BoletoDocument:
+    """The ficha de compensação of the receivable's current boleto, with the creditor's name,
+    CPF/CNPJ and address (CDC art. 42-A) and, when there is one, the PIX QR (boleto híbrido)."""
     from adimple.payments.boleto.codec import decode
-    from adimple.payments.boleto.pdf import BoletoDocument, Party, render_pdf
 
     found = payment_instructions(
         session, tenant_id=tenant_id, receivable_id=receivable_id, as_of=as_of
@@ -887,11 +887,11 @@ def boleto_pdf(
     if settings.codigo_beneficiario:
         account = "/".join(p for p in (settings.agencia, settings.codigo_beneficiario) if p)
     else:
-        conta = (
-            f"{settings.conta or ''}-{settings.conta_dv}" if settings.conta_dv else settings.conta
-        )
+        conta = settings.conta
+        if conta and settings.conta_dv:
+            conta = f"{conta}-{settings.conta_dv}"
         account = "/".join(p for p in (settings.agencia, conta) if p)
-    document = BoletoDocument(
+    return BoletoDocument(
         boleto=decode(doc.barcode, as_of=doc.due_date),
         beneficiario=Party(who["name"], who["document"], who["address"]),
         pagador=Party(customer.name, customer.document, _debtor_address(session, customer)),
@@ -904,4 +904,14 @@ def boleto_pdf(
         instrucoes=tuple(doc.details.get("instructions", [])),
         pix_payload=found.pix.br_code if found.pix is not None else None,
     )
-    return render_pdf(document)
+
+
+def boleto_pdf(
+    session: Session, *, tenant_id: uuid.UUID, receivable_id: uuid.UUID, as_of: date
+) -> bytes:
+    """The boleto as an A4 PDF (WeasyPrint, ~0.2 s)."""
+    from adimple.payments.boleto.pdf import render_pdf
+
+    return render_pdf(
+        boleto_document(session, tenant_id=tenant_id, receivable_id=receivable_id, as_of=as_of)
+    )
