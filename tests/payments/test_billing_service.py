@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from billing_helpers import PIX, customer, configure, receivable
+from billing_helpers import PIX, configure, customer, receivable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -280,8 +280,8 @@ class TestCustomerAndPdf:
     def test_all_open_receivables_of_a_customer(self, session: Session, tenant) -> None:
         configure(session, tenant)
         maria = customer(session, tenant)
-        later = receivable(session, tenant, maria, due=date(2026, 12, 10), external_id="B")
-        earlier = receivable(session, tenant, maria, due=date(2026, 6, 10), external_id="A")
+        receivable(session, tenant, maria, due=date(2026, 12, 10), external_id="B")
+        receivable(session, tenant, maria, due=date(2026, 6, 10), external_id="A")
         paid = receivable(session, tenant, maria, due=date(2026, 5, 10), external_id="P")
         paid.status, paid.balance = ReceivableStatus.PAID, D("0.00")
         found = service.instructions_for_customer(
@@ -368,7 +368,7 @@ class TestRefusals:
     def test_psp_needs_pix_and_a_secret(self, session: Session, tenant) -> None:
         from pydantic import ValidationError
 
-        with pytest.raises(ValidationError, match="psp requires pix.key"):
+        with pytest.raises(ValidationError, match=r"psp requires pix\.key"):
             BillingSettingsInput.model_validate(
                 {"psp": {"base_url": "http://x", "client_id": "a", "client_secret": "b"}}
             )
