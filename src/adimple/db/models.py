@@ -15,6 +15,7 @@ from adimple.cadence.models import (
 from adimple.charges.models import CollectionPolicy, IndexValue
 from adimple.db.base import Base
 from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
+from adimple.payments.models import CnabFile, PixNotification, ReconciliationItem
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
 from adimple.tenancy.models import ApiKey, Tenant
 
@@ -27,6 +28,7 @@ __all__ = [
     "CadenceVersion",
     "CaseEvent",
     "ChannelOptOut",
+    "CnabFile",
     "CollectionCase",
     "CollectionPolicy",
     "ContactPoint",
@@ -38,7 +40,9 @@ __all__ = [
     "OutboxMessage",
     "OutboxReceivable",
     "Payment",
+    "PixNotification",
     "Receivable",
+    "ReconciliationItem",
     "Segment",
     "Task",
     "Tenant",
