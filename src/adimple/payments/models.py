@@ -36,7 +36,7 @@ class ReviewReason(enum.StrEnum):
     UNMATCHED = "unmatched"  # no receivable has this company number / nosso número / txid
     AMBIGUOUS = "ambiguous"  # several receivables match, or the two numbers disagree
     REJECTED_BY_BANK = "rejected_by_bank"  # entrada rejeitada: the boleto was not registered
-    NO_AMOUNT = "no_amount"  # a liquidação without a paid amount
+    INCOMPLETE = "incomplete"  # a liquidação without a paid amount or a date
 
 
 class ReviewStatus(enum.StrEnum):

@@ -111,7 +111,7 @@ def upgrade() -> None:
                 "unmatched",
                 "ambiguous",
                 "rejected_by_bank",
-                "no_amount",
+                "incomplete",
                 name="review_reason",
                 native_enum=False,
                 create_constraint=True,
