@@ -15,6 +15,7 @@ from adimple.charges import cli as charges_cli
 from adimple.kit.console import die, print_json
 from adimple.kit.errors import DomainError, ValidationFailed
 from adimple.payments import cli as payments_cli
+from adimple.payments import reconcile_cli
 
 app = typer.Typer(
     name="adimple",
@@ -30,6 +31,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 payments_cli.register(app)
 charges_cli.register(app)
+reconcile_cli.register(app)
 
 err = Console(stderr=True)
 out = Console()
