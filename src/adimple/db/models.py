@@ -16,6 +16,7 @@ from adimple.charges.models import CollectionPolicy, IndexValue
 from adimple.db.base import Base
 from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
 from adimple.payments.billing.models import BillingReference, BillingSettings, ChargeDocument
+from adimple.payments.models import CnabFile, PixNotification, ReconciliationItem
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
 from adimple.tenancy.models import ApiKey, Tenant
 
@@ -31,6 +32,7 @@ __all__ = [
     "CaseEvent",
     "ChannelOptOut",
     "ChargeDocument",
+    "CnabFile",
     "CollectionCase",
     "CollectionPolicy",
     "ContactPoint",
@@ -42,7 +44,9 @@ __all__ = [
     "OutboxMessage",
     "OutboxReceivable",
     "Payment",
+    "PixNotification",
     "Receivable",
+    "ReconciliationItem",
     "Segment",
     "Task",
     "Tenant",

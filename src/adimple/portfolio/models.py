@@ -20,6 +20,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -64,6 +65,22 @@ class PaymentSource(enum.StrEnum):
     MANUAL = "manual"
     AGREEMENT = "agreement"
     IMPORT = "import"
+
+
+class Imputation(enum.StrEnum):
+    """How a payment's money was split between charges, principal and excess (imputação)."""
+
+    PRINCIPAL_ONLY = "principal_only"  # imports: gross to principal up to what was owed
+    BANK = "bank"  # the bank's breakdown (CNAB juros/desconto/abatimento) is trusted
+    CHARGES_FIRST = "charges_first"  # CC art. 354: accrued charges first, then principal
+
+
+class RefundStatus(enum.StrEnum):
+    """Money received beyond what was owed must go back (CDC art. 42, parágrafo único)."""
+
+    NONE = "none"
+    PENDING = "pending"
+    REFUNDED = "refunded"
 
 
 class Customer(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -196,6 +213,11 @@ class Payment(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_payment_tenant_receivable", "tenant_id", "receivable_id"),
         CheckConstraint("gross_cents > 0", name="gross_positive"),
         CheckConstraint("fees_cents >= 0", name="fees_not_negative"),
+        CheckConstraint(
+            "principal_cents >= 0 AND charges_cents >= 0 AND discount_cents >= 0 "
+            "AND overpaid_cents >= 0",
+            name="allocation_not_negative",
+        ),
     )
 
     external_id: Mapped[str] = mapped_column(String(80))
@@ -212,3 +234,28 @@ class Payment(IdMixin, TenantMixin, TimestampMixin, Base):
     paid_on: Mapped[date] = mapped_column(Date)
     credited_on: Mapped[date | None] = mapped_column(Date)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Imputação (payments/settlement.py): gross = principal + charges + overpaid; the
+    # receivable's balance = original − Σ principal − Σ discount. Imports leave the defaults
+    # and ``repository.recompute_balances`` allocates them (imputation principal_only).
+    principal: Mapped[Decimal] = mapped_column(
+        "principal_cents", Money, default=Decimal("0.00"), server_default=text("0")
+    )
+    charges: Mapped[Decimal] = mapped_column(
+        "charges_cents", Money, default=Decimal("0.00"), server_default=text("0")
+    )
+    discount: Mapped[Decimal] = mapped_column(
+        "discount_cents", Money, default=Decimal("0.00"), server_default=text("0")
+    )
+    overpaid: Mapped[Decimal] = mapped_column(
+        "overpaid_cents", Money, default=Decimal("0.00"), server_default=text("0")
+    )
+    imputation: Mapped[Imputation] = mapped_column(
+        str_enum(Imputation, "imputation"),
+        default=Imputation.PRINCIPAL_ONLY,
+        server_default=Imputation.PRINCIPAL_ONLY.value,
+    )
+    refund_status: Mapped[RefundStatus] = mapped_column(
+        str_enum(RefundStatus, "refund_status"),
+        default=RefundStatus.NONE,
+        server_default=RefundStatus.NONE.value,
+    )

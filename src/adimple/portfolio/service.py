@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 import polars as pl
 from pydantic import BaseModel
-from sqlalchemy import Connection, Select, delete, func, select
+from sqlalchemy import Connection, Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.types import Uuid
 
 from adimple.audit import service as audit
 from adimple.db.dialect import json_cast_sql
@@ -164,7 +165,16 @@ def _targets(kind: ImportKind, columns: frozenset[str], conn: Connection) -> Tar
         "net_cents": "s.amount_cents",
         "details": json_cast_sql(conn, "'{}'"),
     }
-    return Target(table="payment", entity_type="payment", mapping=mapping, insert_defaults=defaults)
+    # A payment whose amount an import changes is allocated again as an imported one
+    # (repository.allocate_imported): the file carries no breakdown of charges.
+    on_update = {"imputation": "'principal_only'"}
+    return Target(
+        table="payment",
+        entity_type="payment",
+        mapping=mapping,
+        insert_defaults=defaults,
+        on_update=on_update,
+    )
 
 
 def _stage_frame(kind: ImportKind, frame: pl.DataFrame) -> pl.DataFrame:
@@ -563,7 +573,14 @@ def update_receivable(
 def delete_payment(
     session: Session, *, tenant_id: uuid.UUID, payment_id: uuid.UUID, actor: str
 ) -> None:
-    """Estorno: removes a payment recorded by mistake and reopens what it had settled."""
+    """Estorno: removes a payment recorded by mistake and reopens what it had settled.
+
+    The remaining payments keep their imputação (imported ones are allocated again); the
+    balance is original − Σ principal − Σ discount of what remains, and a refund still pending
+    for the removed payment is cancelled.
+    """
+    from adimple.messaging.models import Task, TaskStatus
+
     payment = get_payment(session, tenant_id=tenant_id, payment_id=payment_id)
     receivable_id = payment.receivable_id
     audit.record(
@@ -573,19 +590,45 @@ def delete_payment(
         action="payment.deleted",
         entity_type="payment",
         entity_id=payment.id,
-        data={"external_id": payment.external_id, "gross": _jsonable(payment.gross)},
+        data={
+            "external_id": payment.external_id,
+            "gross": _jsonable(payment.gross),
+            "principal": _jsonable(payment.principal),
+            "charges": _jsonable(payment.charges),
+            "discount": _jsonable(payment.discount),
+            "overpaid": _jsonable(payment.overpaid),
+        },
     )
+    for task in session.scalars(
+        select(Task).where(
+            Task.tenant_id == tenant_id,
+            Task.idempotency_key == f"refund:{payment.id}",
+            Task.status == TaskStatus.OPEN,
+        )
+    ):
+        task.status = TaskStatus.CANCELLED
+        task.outcome = "payment_deleted"
     session.delete(payment)
     session.flush()
+    conn = session.connection()
+    repository.allocate_imported(
+        conn,
+        ids_sql=":ids",
+        params=[
+            *repository.base_params(tenant_id, datetime.now(UTC)),
+            bindparam("ids", [receivable_id], type_=Uuid(), expanding=True),
+        ],
+    )
+    session.expire_all()
     receivable = get_receivable(session, tenant_id=tenant_id, receivable_id=receivable_id)
-    paid = session.scalar(
-        select(func.coalesce(func.sum(Payment.gross), 0)).where(
+    principal, discount = session.execute(
+        select(func.sum(Payment.principal), func.sum(Payment.discount)).where(
             Payment.tenant_id == tenant_id, Payment.receivable_id == receivable_id
         )
-    )
-    paid = Decimal(paid or 0)
+    ).one()
+    applied = Decimal(principal or 0) + Decimal(discount or 0)
     if receivable.status in (ReceivableStatus.OPEN, ReceivableStatus.PAID):
-        remaining = max(receivable.original_amount - paid, Decimal("0.00"))
+        remaining = max(receivable.original_amount - applied, Decimal("0.00"))
         receivable.status = ReceivableStatus.OPEN if remaining > 0 else ReceivableStatus.PAID
         receivable.balance = remaining
     session.flush()

@@ -1,7 +1,7 @@
 """billing: boleto/PIX settings per tenant, allocated references, charge documents
 
 Revision ID: 0005_billing
-Revises: 0003_cadence
+Revises: 0004_reconciliation
 Create Date: 2026-11-22 18:17:30.602559
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import adimple.db.base
 
 revision: str = "0005_billing"
-down_revision: str | None = "0003_cadence"
+down_revision: str | None = "0004_reconciliation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
