@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from adimple.kit.money import CENT
+from adimple.kit.money import quantize
 
 # API Pix: the txid of a cobv is 26 to 35 letters or digits (path parameter ``txid``).
 COBV_TXID = re.compile(r"^[a-zA-Z0-9]{26,35}$")
@@ -60,7 +60,7 @@ class DiscountMode(enum.IntEnum):
 
 def value_str(value: Decimal) -> str:
     """``Decimal("2")`` → ``"2.00"`` (BR Code ID 54 format used by every API Pix value)."""
-    text = f"{value.quantize(CENT):.2f}"
+    text = f"{quantize(value):.2f}"
     if not VALUE.match(text):
         raise ValueError(f"value {value} does not fit the API Pix format \\d{{1,10}}\\.\\d{{2}}")
     return text
