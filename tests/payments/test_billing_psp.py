@@ -168,3 +168,47 @@ class TestPspErrors:
         row = receivable(session, tenant, customer(session, tenant), due=date(2026, 12, 10))
         httpx.post(f"{psp.base_url}/_test/fail", params={"status": 503, "times": 2})
         assert issue(session, tenant, row).pix is not None
+
+
+class TestCancel:
+    def test_cancel_withdraws_the_cobv(self, session: Session, tenant, psp: RunningPsp) -> None:
+        configure(session, tenant, psp=psp_settings(psp))
+        row = receivable(session, tenant, customer(session, tenant), due=date(2026, 12, 10))
+        issue(session, tenant, row)
+        cancelled = service.cancel_charges(
+            session, tenant_id=tenant.id, receivable_id=row.id, actor="test"
+        )
+        assert sorted(d.kind.value for d in cancelled) == ["boleto", "pix"]
+        assert psp.state.cobvs[row.pix_txid]["status"] == "REMOVIDA_PELO_USUARIO_RECEBEDOR"
+        assert all(d.superseded_at is not None for d in cancelled)
+        assert (
+            service.cancel_charges(session, tenant_id=tenant.id, receivable_id=row.id, actor="t")
+            == []
+        )
+        # Asked again, the receivable gets a new cobv under a new txid (a removed charge
+        # cannot be revised).
+        old_txid = row.pix_txid
+        again = issue(session, tenant, row).as_contract()["pix"]
+        assert again["txid"] != old_txid and again["status"] == "ATIVA"
+        assert row.pix_txid == again["txid"]
+
+    def test_instructions_after_a_pix_payment_is_a_conflict_not_a_new_charge(
+        self, session: Session, tenant, psp: RunningPsp
+    ) -> None:
+        configure(session, tenant, psp=psp_settings(psp))
+        row = receivable(session, tenant, customer(session, tenant), due=date(2026, 12, 10))
+        issue(session, tenant, row)
+        httpx.post(f"{psp.base_url}/_test/cobv/{row.pix_txid}/pay")
+        row.balance = D("1000.00")  # a partial payment elsewhere changes the amount
+        with pytest.raises(service.ReceivableNotBillable, match="já foi paga"):
+            issue(session, tenant, row)
+
+    def test_cancel_of_a_paid_cobv_is_a_conflict(
+        self, session: Session, tenant, psp: RunningPsp
+    ) -> None:
+        configure(session, tenant, psp=psp_settings(psp))
+        row = receivable(session, tenant, customer(session, tenant), due=date(2026, 12, 10))
+        issue(session, tenant, row)
+        httpx.post(f"{psp.base_url}/_test/cobv/{row.pix_txid}/pay")
+        with pytest.raises(service.Conflict, match="já foi paga"):
+            service.cancel_charges(session, tenant_id=tenant.id, receivable_id=row.id, actor="t")

@@ -157,6 +157,9 @@ class TestClient:
         client.put_cobv(txid(4), request())
         assert client.cancel_cobv(txid(4))["status"] == "REMOVIDA_PELO_USUARIO_RECEBEDOR"
         assert client.cancel_cobv(txid(4))["status"] == "REMOVIDA_PELO_USUARIO_RECEBEDOR"
+        with pytest.raises(PspError) as caught:  # a removed charge is not silently reused
+            client.put_cobv(txid(4), request())
+        assert caught.value.charge_status == "REMOVIDA_PELO_USUARIO_RECEBEDOR"
 
     def test_validation_error_names_the_property(self, client: PixClient) -> None:
         with pytest.raises(PspError) as caught:

@@ -402,7 +402,9 @@ def allocate_nosso_numero(
     raise BillingNotConfigured("nenhum nosso número livre após 1000 tentativas")
 
 
-def allocate_txid(session: Session, *, receivable: Receivable, mode: PixMode) -> str:
+def allocate_txid(
+    session: Session, *, receivable: Receivable, mode: PixMode, renew: bool = False
+) -> str:
     """The receivable's txid: the stored one when it fits the mode (≤ 25 characters for a
     static BR Code, 26–35 for a cobv), else a new random one (registered as unique)."""
     current = receivable.pix_txid
@@ -416,7 +418,7 @@ def allocate_txid(session: Session, *, receivable: Receivable, mode: PixMode) ->
             else 26 <= len(current) <= 35
         )
     )
-    if fits:
+    if fits and not renew:
         assert current is not None
         _claim(session, receivable, ReferenceKind.TXID, current)
         return current
@@ -806,7 +808,18 @@ def _issue_pix(
     try:
         charge = psp_client(settings).put_cobv(txid, request)
     except PspError as exc:
-        raise _psp_failure(exc) from None
+        if exc.charge_status == "CONCLUIDA":
+            raise ReceivableNotBillable(
+                f"a cobrança Pix {txid} já foi paga; o pagamento chega pelo webhook"
+            ) from None
+        if exc.charge_status is None:
+            raise _psp_failure(exc) from None
+        # The charge was removed (cancelled by us or by the PSP): issue under a new txid.
+        txid = allocate_txid(session, receivable=receivable, mode=PixMode.COBV, renew=True)
+        try:
+            charge = psp_client(settings).put_cobv(txid, request)
+        except PspError as again:
+            raise _psp_failure(again) from None
     copia_e_cola = charge.get("pixCopiaECola")
     if not isinstance(copia_e_cola, str) or not copia_e_cola:
         raise PaymentProviderError("o PSP não devolveu o Pix Copia e Cola da cobrança")
@@ -822,6 +835,54 @@ def _issue_pix(
     doc.psp_revision = revision if isinstance(revision, int) else None
     doc.expires_on = terms.due_date + timedelta(days=settings.cobv_validity_days)
     return doc
+
+
+def cancel_charges(
+    session: Session, *, tenant_id: uuid.UUID, receivable_id: uuid.UUID, actor: str
+) -> list[ChargeDocument]:
+    """Withdraws the receivable's current documents (agreement, write-off, paid elsewhere).
+
+    A cobv is cancelled at the PSP (``REMOVIDA_PELO_USUARIO_RECEBEDOR``) so it can no longer be
+    paid; a cobv the PSP reports as paid (``CONCLUIDA``) is a :class:`Conflict` — the payment is
+    on its way through the webhook. Documents are marked superseded; the receivable keeps its
+    nosso número and txid (a late payment of an old code still matches it).
+    """
+    receivable = session.scalars(
+        select(Receivable).where(Receivable.tenant_id == tenant_id, Receivable.id == receivable_id)
+    ).first()
+    if receivable is None:
+        raise NotFound("título não encontrado")
+    settings = get_settings(session, tenant_id=tenant_id)
+    cancelled = []
+    for doc in _current_documents(session, receivable).values():
+        if doc.pix_mode == PixMode.COBV and doc.txid:
+            if settings is None or not settings.psp_enabled:
+                raise BillingNotConfigured("PSP não configurado: a cobv não pode ser cancelada")
+            client = psp_client(settings)
+            try:
+                charge = client.cancel_cobv(doc.txid)
+            except PspError as exc:
+                try:
+                    status = client.get_cobv(doc.txid).get("status")
+                except PspError:
+                    status = None
+                if status == "CONCLUIDA":
+                    raise Conflict(f"a cobrança Pix {doc.txid} já foi paga") from None
+                raise _psp_failure(exc) from None
+            doc.psp_status = str(charge.get("status") or "") or None
+        doc.superseded_at = utcnow()
+        cancelled.append(doc)
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="billing.document_cancelled",
+            entity_type="charge_document",
+            entity_id=doc.id,
+            data={"receivable_id": str(receivable.id), "kind": doc.kind.value, "txid": doc.txid},
+        )
+    session.flush()
+    return cancelled
 
 
 def instructions_for_customer(

@@ -46,8 +46,10 @@ class PspError(Exception):
         problem: dict[str, Any] | None = None,
         method: str = "",
         path: str = "",
+        charge_status: str | None = None,
     ) -> None:
         self.status = status
+        self.charge_status = charge_status  # set when the txid exists but is not ATIVA
         self.problem = problem or {}
         self.method = method
         self.path = path
@@ -179,6 +181,18 @@ class PixClient:
                 existing = self.get_cobv(txid)
             except PspError:
                 raise exc from None
+            status = existing.get("status")
+            if status not in (None, "ATIVA"):
+                # A paid or removed charge cannot be revised: the caller needs another txid
+                # (removed) or has a payment on its way (paid).
+                raise PspError(
+                    f"cobv {txid} already exists with status {status}",
+                    status=exc.status,
+                    problem=exc.problem,
+                    method="PUT",
+                    path=path,
+                    charge_status=str(status),
+                ) from None
             if same_charge(body, existing):
                 return existing
             return self.patch_cobv(txid, body)
