@@ -606,15 +606,19 @@ def payment_instructions(
     policy = get_active_policy(session, tenant_id=tenant_id)
     book = load_index_book(session)
 
+    computed: dict[date, ChargeTerms] = {}
+
     def terms_for(due: date) -> ChargeTerms:
-        return charge_terms(
-            balance=receivable.balance,
-            receivable_due=receivable.due_date,
-            due_date=due,
-            policy=policy,
-            consumer=customer.is_consumer,
-            indices=book,
-        )
+        if due not in computed:  # both documents usually share the due date: compute once
+            computed[due] = charge_terms(
+                balance=receivable.balance,
+                receivable_due=receivable.due_date,
+                due_date=due,
+                policy=policy,
+                consumer=customer.is_consumer,
+                indices=book,
+            )
+        return computed[due]
 
     current = _current_documents(session, receivable)
     wanted = {
