@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from adimple.charges.policy import Policy
 from adimple.kit.calendar import is_bank_business_day, next_bank_business_day
+from adimple.kit.money import quantize
 from adimple.payments.billing.terms import charge_terms, document_due_date
 from adimple.payments.boleto import decode as decode_boleto
 from adimple.payments.boleto import encode as encode_boleto
@@ -60,7 +61,7 @@ def test_terms_properties(
         assert terms.amount == terms.quote.total
         assert terms.after_due.fine_percent == 0 or terms.quote.fine == 0
     if consumer:
-        assert terms.quote.fine <= (terms.quote.corrected_principal * D("0.02")).quantize(D("0.01"))
+        assert terms.quote.fine <= quantize(terms.quote.corrected_principal * D("0.02"))
         assert terms.after_due.fine_percent <= 2
     # The boleto of these terms reads back to the same amount and due date.
     if terms.amount <= D("99999999.99"):
