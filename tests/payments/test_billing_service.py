@@ -18,6 +18,7 @@ from adimple.charges.policy import Policy
 from adimple.charges.service import load_index_book, save_policy
 from adimple.kit.calendar import add_bank_business_days
 from adimple.kit.errors import NotFound
+from adimple.kit.money import quantize
 from adimple.payments.billing import service
 from adimple.payments.billing.models import BillingReference, ChargeDocument, ChargeKind
 from adimple.payments.billing.schemas import BillingSettingsInput
@@ -120,7 +121,7 @@ class TestOverdue:
         assert data["breakdown"]["correction"] == f"{quote.correction:.2f}"
         assert quote.fine > 0 and quote.interest > 0
         # The multa is inside the amount: after the new due date only juros per day.
-        per_day = (quote.corrected_principal / 3000).quantize(D("0.01"))
+        per_day = quantize(quote.corrected_principal / 3000)
         assert data["after_due"] == {
             "fine_percent": "0.00",
             "interest_monthly_percent": None,
@@ -155,8 +156,8 @@ class TestOverdue:
             session, tenant, receivable(session, tenant, company, due=due, amount="1000.00"), as_of
         )
         base = consumer.terms.quote.corrected_principal
-        assert consumer.terms.quote.fine == (base * D("0.02")).quantize(D("0.01"))
-        assert business.terms.quote.fine == (base * D("0.10")).quantize(D("0.01"))
+        assert consumer.terms.quote.fine == quantize(base * D("0.02"))
+        assert business.terms.quote.fine == quantize(base * D("0.10"))
         assert any("CDC art. 52" in line for line in consumer.as_contract()["instructions"])
         not_due = instructions(
             session, tenant, receivable(session, tenant, maria, due=date(2026, 12, 10)), TODAY
