@@ -11,6 +11,7 @@ from billing_helpers import ITAU, PIX, configure, customer, receivable
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from adimple.payments.billing import service
 from adimple.payments.boleto import decode as decode_boleto
 from adimple.payments.pix import decode as decode_pix
 from adimple.tenancy.service import create_api_key, create_tenant
@@ -135,3 +136,26 @@ class TestReceivableRoutes:
         app.state.session_factory = session_maker
         with TestClient(app) as anonymous:
             assert anonymous.get("/api/v1/billing/settings").status_code == 401
+
+
+class TestWebhookUrlSecret:
+    def test_api_key_in_the_webhook_url_is_masked_and_kept(
+        self, api: TestClient, session: Session, tenant
+    ) -> None:
+        url = "https://adimple.example/api/v1/webhooks/pix/adk_0a1b2c3d4e5f_S3cretPart-xyz"
+        body = {**SETTINGS, "psp": {**SETTINGS["psp"], "webhook_url": url}}
+        saved = api.put("/api/v1/billing/settings", json=body).json()
+        masked = "https://adimple.example/api/v1/webhooks/pix/adk_0a1b2c3d4e5f_***"
+        assert saved["psp"]["webhook_url"] == masked
+        assert "S3cretPart" not in api.get("/api/v1/billing/settings").text
+        # GET → PUT round trip keeps the real URL.
+        again = api.put("/api/v1/billing/settings", json=saved | {"pix_mode": None})
+        assert again.status_code == 422  # read-only fields are refused …
+        edit = {k: saved[k] for k in ("boleto", "pix")}
+        edit["psp"] = {k: v for k, v in saved["psp"].items() if k not in ("has_client_secret",)}
+        kept = api.put("/api/v1/billing/settings", json=edit)
+        assert kept.status_code == 200, kept.text
+        assert kept.json()["psp"]["webhook_url"] == masked
+        session.expire_all()
+        stored = service.get_settings(session, tenant_id=tenant.id)
+        assert stored is not None and stored.psp_webhook_url == url

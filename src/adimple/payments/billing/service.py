@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import threading
 import uuid
@@ -210,7 +211,9 @@ def save_settings(
             row.psp_client_secret = psp.client_secret
         row.psp_cert_path = psp.cert_path
         row.psp_key_path = psp.key_path
-        row.psp_webhook_url = psp.webhook_url
+        # A masked URL sent back unchanged (GET → edit → PUT) keeps the stored one.
+        if psp.webhook_url is None or psp.webhook_url != mask_secret_url(row.psp_webhook_url):
+            row.psp_webhook_url = psp.webhook_url
         row.cobv_validity_days = psp.validity_days
     session.flush()
     audit.record(
@@ -223,6 +226,15 @@ def save_settings(
         data=settings_read(row).model_dump(mode="json"),
     )
     return row
+
+
+_API_KEY_IN_URL = re.compile(r"(adk_[0-9a-f]+_)[A-Za-z0-9_\-]+")
+
+
+def mask_secret_url(url: str | None) -> str | None:
+    """The webhook URL carries an API key (the PSP cannot send headers): only its public prefix
+    is ever shown (``…/webhooks/pix/adk_1a2b3c4d5e6f_***``)."""
+    return None if url is None else _API_KEY_IN_URL.sub(r"\1***", url)
 
 
 def settings_read(row: BillingSettings | None) -> BillingSettingsRead:
@@ -256,7 +268,7 @@ def settings_read(row: BillingSettings | None) -> BillingSettingsRead:
             has_client_secret=bool(row.psp_client_secret),
             cert_path=row.psp_cert_path,
             key_path=row.psp_key_path,
-            webhook_url=row.psp_webhook_url,
+            webhook_url=mask_secret_url(row.psp_webhook_url),
             validity_days=row.cobv_validity_days,
         )
     mode = "cobv" if row.psp_enabled else "static" if row.pix_enabled else None
@@ -318,9 +330,9 @@ def register_webhook(session: Session, *, tenant_id: uuid.UUID, actor: str) -> d
         action="billing.webhook_registered",
         entity_type="billing_settings",
         entity_id=settings.id,
-        data={"webhook_url": settings.psp_webhook_url},
+        data={"webhook_url": mask_secret_url(settings.psp_webhook_url)},
     )
-    return {"key": settings.pix_key, "webhook_url": settings.psp_webhook_url}
+    return {"key": settings.pix_key, "webhook_url": mask_secret_url(settings.psp_webhook_url) or ""}
 
 
 # --- references ---------------------------------------------------------------------------------
