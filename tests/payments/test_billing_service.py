@@ -217,6 +217,19 @@ class TestNossoNumero:
         with pytest.raises(service.ReceivableNotBillable, match="8 dígitos"):
             instructions(session, tenant, row)
 
+    def test_long_sequences_fit(self, session: Session, tenant) -> None:
+        # Caixa SIGCB: 15 sequence digits — beyond a 32-bit integer.
+        configure(
+            session,
+            tenant,
+            boleto={"bank": "104", "codigo_beneficiario": "123456", "nosso_numero_next": 10**14},
+        )
+        row = receivable(session, tenant, customer(session, tenant), due=date(2026, 12, 10))
+        boleto = instructions(session, tenant, row).boleto
+        assert boleto is not None and boleto.nosso_numero == "100000000000000"
+        settings = service.get_settings(session, tenant_id=tenant.id)
+        assert settings is not None and settings.nosso_numero_next == 10**14 + 1
+
     def test_other_banks(self, session: Session, tenant) -> None:
         for bank in (
             {"bank": "237", "agencia": "1234", "conta": "1234567", "carteira": "09"},
@@ -354,6 +367,21 @@ class TestRefusals:
             ({"boleto": {"bank": "341", "agencia": "1234", "carteira": "109"}}, "conta"),
             ({"boleto": {**_itau(), "options": {"cooperativa": "1"}}}, "não usa cooperativa"),
             ({"boleto": {**_itau(), "nosso_numero_next": 10**8}}, "8 dígitos"),
+            (
+                {"boleto": {"bank": "756", "options": {"cooperativa": True}}},
+                "cooperativa: deve ser texto",
+            ),
+            (
+                {
+                    "boleto": {
+                        "bank": "001",
+                        "convenio": "123456",
+                        "carteira": "18",
+                        "options": {"nosso_numero_livre": "sim"},
+                    }
+                },
+                "verdadeiro/falso",
+            ),
             ({"pix": {"key": "k@x.example", "merchant_name": "   "}}, "merchant name"),
         ],
     )

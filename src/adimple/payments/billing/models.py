@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -69,7 +70,8 @@ class BillingSettings(IdMixin, TenantMixin, TimestampMixin, Base):
     codigo_beneficiario: Mapped[str | None] = mapped_column(String(20))
     # Other bank-specific fields (cooperativa, codigo_cliente, modalidade, emissao, iof, …).
     bank_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    nosso_numero_next: Mapped[int] = mapped_column(Integer, default=1)
+    # BIGINT: Caixa uses 15 sequence digits, Banco do Brasil up to 17.
+    nosso_numero_next: Mapped[int] = mapped_column(BigInteger, default=1)
     boleto_days_to_pay: Mapped[int] = mapped_column(Integer, default=3)
     # PIX: key and the merchant name/city printed in the BR Code (ID 59 ≤ 25, ID 60 ≤ 15).
     pix_key: Mapped[str | None] = mapped_column(String(77))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,7 +24,9 @@ class BoletoSettings(_Model):
     carteira: str | None = Field(default=None, max_length=5)
     convenio: str | None = Field(default=None, max_length=20)
     codigo_beneficiario: str | None = Field(default=None, max_length=20)
-    options: dict[str, str | bool] = Field(
+    options: dict[
+        Annotated[str, Field(max_length=40)], bool | Annotated[str, Field(max_length=20)]
+    ] = Field(
         default_factory=dict,
         description="Other bank fields: cooperativa, codigo_cliente, modalidade, emissao, iof, …",
     )

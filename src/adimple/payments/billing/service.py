@@ -142,6 +142,11 @@ def _validate_boleto(boleto: BoletoSettings) -> None:
         raise BillingSettingsInvalid(
             f"boleto.options: o banco {boleto.bank} não usa {', '.join(unknown)}"
         )
+    flags = {f.name for f in fields(BUILDERS[boleto.bank]) if isinstance(f.default, bool)}
+    for name, value in boleto.options.items():
+        if isinstance(value, bool) != (name in flags):
+            kind = "verdadeiro/falso" if name in flags else "texto"
+            raise BillingSettingsInvalid(f"boleto.options.{name}: deve ser {kind}")
     values = _bank_values(boleto)
     try:
         spec = bank_free_field(boleto.bank, bank_params(boleto.bank, values, "1"))

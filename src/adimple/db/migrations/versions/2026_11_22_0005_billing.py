@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("convenio", sa.String(length=20), nullable=True),
         sa.Column("codigo_beneficiario", sa.String(length=20), nullable=True),
         sa.Column("bank_options", sa.JSON(), nullable=False),
-        sa.Column("nosso_numero_next", sa.Integer(), nullable=False),
+        sa.Column("nosso_numero_next", sa.BigInteger(), nullable=False),
         sa.Column("boleto_days_to_pay", sa.Integer(), nullable=False),
         sa.Column("pix_key", sa.String(length=77), nullable=True),
         sa.Column("merchant_name", sa.String(length=25), nullable=True),
