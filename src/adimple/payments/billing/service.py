@@ -827,6 +827,10 @@ def _issue_pix(
         additional_info=(("Credor", f"{tenant.legal_name} — {tenant.document}"),),
     )
     try:
+        request.as_json()  # the API Pix formats (\d{1,10}\.\d{2}) before any call
+    except ValueError as exc:
+        raise ReceivableNotBillable(f"pix: {exc}") from None
+    try:
         charge = psp_client(settings).put_cobv(txid, request)
     except PspError as exc:
         if exc.charge_status == "CONCLUIDA":
