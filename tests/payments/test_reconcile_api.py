@@ -285,3 +285,18 @@ class TestPixWebhook:
     def test_bad_token_is_401(self, client: TestClient) -> None:
         response = client.post("/api/v1/webhooks/pix/adk_nope_nope/pix", json=pix())
         assert response.status_code == 401
+
+
+def test_payment_read_shows_the_imputation(
+    client: TestClient, token: str, seeded: dict[str, Receivable]
+) -> None:
+    client.post("/api/v1/reconciliation/cnab", content=FILE, headers=auth(token))
+    items = client.get("/api/v1/payments", headers=auth(token)).json()["items"]
+    assert len(items) == 1
+    payment = items[0]
+    assert (payment["principal"], payment["charges"], payment["overpaid"]) == (
+        "100.00",
+        "0.00",
+        "0.00",
+    )
+    assert payment["imputation"] == "bank" and payment["refund_status"] == "none"

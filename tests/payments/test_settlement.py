@@ -490,3 +490,32 @@ class TestImportPathAgrees:
         assert task.status == "cancelled"
         session.refresh(item)
         assert item.status == ReceivableStatus.PAID
+
+    def test_imported_payment_that_closes_has_the_settlement_effects(
+        self, session: Session, tenant: Tenant
+    ) -> None:
+        owner = customer(session, tenant.id)
+        item = receivable(session, tenant.id, owner, external_id="T1", amount="100.00", due=DUE)
+        case = open_case(session, tenant.id, owner, DUE)
+        message = queued_message(session, tenant.id, owner, [item])
+        record = active_bureau_record(session, tenant.id, owner, item)
+        self._import(session, tenant, "P1", "40.00")  # partial: nothing changes yet
+        session.refresh(message)
+        assert message.status == OutboxStatus.QUEUED
+        portfolio.bulk_upsert(
+            session,
+            tenant_id=tenant.id,
+            kind=ImportKind.PAYMENTS,
+            items=[
+                PaymentCreate(
+                    external_id="P2", receivable_external_id="T1", paid_on=LATE, amount=D("60.00")
+                )
+            ],
+            actor="test",
+        )
+        session.expire_all()
+        assert session.get(type(message), message.id).status == OutboxStatus.CANCELLED
+        assert session.get(type(case), case.id).status == CaseStatus.CURED
+        bureau = session.get(type(record), record.id)
+        assert bureau.status == BureauStatus.REMOVAL_PENDING
+        assert bureau.removal_due_on == add_bank_business_days(LATE, 5)
