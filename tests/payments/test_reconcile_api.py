@@ -208,7 +208,12 @@ def pix(
 
 class TestPixWebhook:
     def test_duplicate_delivery_is_one_payment(
-        self, client: TestClient, token: str, seeded: dict[str, Receivable], session: Session
+        self,
+        tenant: Tenant,
+        client: TestClient,
+        token: str,
+        seeded: dict[str, Receivable],
+        session: Session,
     ) -> None:
         url = f"/api/v1/webhooks/pix/{token}/pix"
         first = client.post(url, json=pix())
@@ -216,18 +221,25 @@ class TestPixWebhook:
         assert first.json() == {"received": 1, "duplicates": 0, "payments_created": 1, "review": 0}
         second = client.post(f"/api/v1/webhooks/pix/{token}", json=pix())  # no "/pix" suffix
         assert second.json() == {"received": 1, "duplicates": 1, "payments_created": 0, "review": 0}
-        payment = session.scalars(select(Payment)).one()
+        payment = session.scalars(select(Payment).where(Payment.tenant_id == tenant.id)).one()
         assert payment.external_id == f"pix:{E2E}" and payment.source == "pix"
         # 23:30 in São Paulo is already the 17th in UTC: the payment date is the local one.
         assert payment.paid_on == date(2026, 11, 16)
-        notification = session.scalars(select(PixNotification)).one()
+        notification = session.scalars(
+            select(PixNotification).where(PixNotification.tenant_id == tenant.id)
+        ).one()
         assert notification.payment_id == payment.id
         assert notification.payer == {"infoPagador": "parcela 1"}
         session.refresh(seeded["T1"])
         assert seeded["T1"].status == ReceivableStatus.PAID
 
     def test_unknown_txid_goes_to_review(
-        self, client: TestClient, token: str, seeded: dict[str, Receivable], session: Session
+        self,
+        tenant: Tenant,
+        client: TestClient,
+        token: str,
+        seeded: dict[str, Receivable],
+        session: Session,
     ) -> None:
         body = {
             "pix": [
@@ -236,7 +248,7 @@ class TestPixWebhook:
             ]
         }
         result = client.post(f"/api/v1/webhooks/pix/{token}/pix", json=body)
-        assert result.json()["review"] == 2 and count(session, Payment) == 0
+        assert result.json()["review"] == 2 and count(session, Payment, tenant.id) == 0
         items = client.get("/api/v1/reconciliation/review", headers=auth(token)).json()["items"]
         assert {i["source"] for i in items} == {"pix"}
         assert {i["txid"] for i in items} == {"naoexiste123", None}
@@ -248,13 +260,17 @@ class TestPixWebhook:
         )
         assert resolved.status_code == 200
         notification = session.scalars(
-            select(PixNotification).where(PixNotification.txid == "naoexiste123")
+            select(PixNotification)
+            .where(PixNotification.tenant_id == tenant.id)
+            .where(PixNotification.txid == "naoexiste123")
         ).one()
         session.refresh(notification)
         assert notification.payment_id is not None
         # A redelivery of the resolved Pix adds nothing.
         again = client.post(f"/api/v1/webhooks/pix/{token}/pix", json=pix(txid="naoexiste123"))
-        assert again.json()["duplicates"] == 1 and count(session, ReconciliationItem) == 2
+        assert (
+            again.json()["duplicates"] == 1 and count(session, ReconciliationItem, tenant.id) == 2
+        )
 
     @pytest.mark.parametrize(
         "body",
@@ -271,7 +287,7 @@ class TestPixWebhook:
         ],
     )
     def test_malformed_body_is_a_400_and_writes_nothing(
-        self, client: TestClient, token: str, body: bytes, session: Session
+        self, tenant: Tenant, client: TestClient, token: str, body: bytes, session: Session
     ) -> None:
         response = client.post(
             f"/api/v1/webhooks/pix/{token}/pix",
@@ -280,7 +296,7 @@ class TestPixWebhook:
         )
         assert response.status_code == 400, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
-        assert count(session, PixNotification) == 0
+        assert count(session, PixNotification, tenant.id) == 0
 
     def test_bad_token_is_401(self, client: TestClient) -> None:
         response = client.post("/api/v1/webhooks/pix/adk_nope_nope/pix", json=pix())
