@@ -161,8 +161,11 @@ def active_bureau_record(
     return record
 
 
-def count(session: Session, model: type) -> int:
-    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+def count(session: Session, model: type, tenant_id: uuid.UUID) -> int:
+    """Rows of ``model`` for one tenant (the CLI tests commit other tenants' rows to the same
+    PostgreSQL database)."""
+    query = select(func.count()).select_from(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+    return int(session.scalar(query) or 0)
 
 
 # --- CNAB return files ------------------------------------------------------------------------

@@ -58,9 +58,9 @@ def run(session: Session, tenant: Tenant, content: bytes, name: str = "retorno.r
     )
 
 
-def snapshot(session: Session) -> dict[str, int]:
+def snapshot(session: Session, tenant: Tenant) -> dict[str, int]:
     models = (Payment, ReconciliationItem, Task, AuditEvent, CnabFile)
-    return {m.__name__: count(session, m) for m in models}
+    return {m.__name__: count(session, m, tenant.id) for m in models}
 
 
 def by_ext(session: Session, tenant: Tenant, external_id: str) -> Receivable:
@@ -163,7 +163,11 @@ class TestReconcileCnab240:
 
         t1 = by_ext(session, tenant, "T-001")
         assert (t1.status, t1.balance) == (ReceivableStatus.PAID, D("0.00"))
-        p1 = session.scalars(select(Payment).where(Payment.receivable_id == t1.id)).one()
+        p1 = session.scalars(
+            select(Payment)
+            .where(Payment.tenant_id == tenant.id)
+            .where(Payment.receivable_id == t1.id)
+        ).one()
         assert p1.source == PaymentSource.CNAB and p1.imputation == Imputation.BANK
         assert (p1.gross, p1.fees, p1.net) == (D("100.00"), D("1.50"), D("98.50"))
         assert p1.credited_on == date(2026, 11, 17) and p1.details["match"] == "company_number"
@@ -172,7 +176,11 @@ class TestReconcileCnab240:
         t2 = by_ext(session, tenant, "T-002")
         assert (t2.status, t2.balance) == (ReceivableStatus.OPEN, D("60.00"))
         t3 = by_ext(session, tenant, "T-003")
-        p3 = session.scalars(select(Payment).where(Payment.receivable_id == t3.id)).one()
+        p3 = session.scalars(
+            select(Payment)
+            .where(Payment.tenant_id == tenant.id)
+            .where(Payment.receivable_id == t3.id)
+        ).one()
         assert (t3.status, p3.charges, p3.principal) == (
             ReceivableStatus.PAID,
             D("2.00"),
@@ -180,16 +188,26 @@ class TestReconcileCnab240:
         )
         assert p3.details["match"] == "nosso_numero_dv"
         t4 = by_ext(session, tenant, "T-004")
-        p4 = session.scalars(select(Payment).where(Payment.receivable_id == t4.id)).one()
+        p4 = session.scalars(
+            select(Payment)
+            .where(Payment.tenant_id == tenant.id)
+            .where(Payment.receivable_id == t4.id)
+        ).one()
         assert (p4.principal, p4.overpaid, p4.refund_status) == (
             D("100.00"),
             D("50.00"),
             RefundStatus.PENDING,
         )
-        refund = session.scalars(select(Task).where(Task.kind == TaskKind.REFUND)).one()
+        refund = session.scalars(
+            select(Task).where(Task.tenant_id == tenant.id).where(Task.kind == TaskKind.REFUND)
+        ).one()
         assert refund.data["payment_id"] == str(p4.id)
         t5 = by_ext(session, tenant, "T-005")
-        p5 = session.scalars(select(Payment).where(Payment.receivable_id == t5.id)).one()
+        p5 = session.scalars(
+            select(Payment)
+            .where(Payment.tenant_id == tenant.id)
+            .where(Payment.receivable_id == t5.id)
+        ).one()
         assert (t5.status, p5.principal, p5.discount) == (
             ReceivableStatus.PAID,
             D("95.00"),
@@ -225,18 +243,18 @@ class TestReconcileCnab240:
     def test_reimport_is_a_no_op(self, session: Session, tenant: Tenant, portfolio: dict) -> None:
         content = cnab240("341", MOVEMENTS)
         first = run(session, tenant, content)
-        before = snapshot(session)
+        before = snapshot(session, tenant)
         again = run(session, tenant, content, name="copia.ret")
         assert again.already_imported and again.file_id == first.file_id
         assert again.first_imported_at is not None and again.payments_created == 0
-        assert snapshot(session) == before
+        assert snapshot(session, tenant) == before
         assert again.as_dict()["occurrences"] == first.as_dict()["occurrences"]
 
     def test_same_movement_in_another_file_is_not_applied_twice(
         self, session: Session, tenant: Tenant, portfolio: dict
     ) -> None:
         run(session, tenant, cnab240("341", MOVEMENTS))
-        before = snapshot(session)
+        before = snapshot(session, tenant)
         # The bank sends the T-004 and the unmatched movements again, with one new payment.
         second = cnab240(
             "341",
@@ -249,7 +267,7 @@ class TestReconcileCnab240:
         report = run(session, tenant, second, name="retorno-2.ret")
         assert report.already_applied == 1 and report.payments_created == 1
         assert report.review == 0  # the unmatched movement is already waiting in the queue
-        after = snapshot(session)
+        after = snapshot(session, tenant)
         assert after["Payment"] == before["Payment"] + 1
         assert after["ReconciliationItem"] == before["ReconciliationItem"]
         assert after["Task"] == before["Task"]
@@ -260,10 +278,14 @@ class TestReconcileCnab240:
     ) -> None:
         run(session, tenant, cnab240("341", MOVEMENTS))
         unmatched = session.scalars(
-            select(ReconciliationItem).where(ReconciliationItem.nosso_numero == "99999")
+            select(ReconciliationItem)
+            .where(ReconciliationItem.tenant_id == tenant.id)
+            .where(ReconciliationItem.nosso_numero == "99999")
         ).one()
         rejected = session.scalars(
-            select(ReconciliationItem).where(ReconciliationItem.nosso_numero == "66666")
+            select(ReconciliationItem)
+            .where(ReconciliationItem.tenant_id == tenant.id)
+            .where(ReconciliationItem.nosso_numero == "66666")
         ).one()
         t2 = by_ext(session, tenant, "T-002")
         item, result = resolve_item(
@@ -329,15 +351,25 @@ class TestReconcileCnab240:
             ),
         )
         assert report.payments_created == 0 and report.review == 2
-        reasons = [i.reason for i in session.scalars(select(ReconciliationItem))]
+        reasons = [
+            i.reason
+            for i in session.scalars(
+                select(ReconciliationItem).where(ReconciliationItem.tenant_id == tenant.id)
+            )
+        ]
         assert reasons == [ReviewReason.AMBIGUOUS, ReviewReason.AMBIGUOUS]
-        assert all(len(i.candidates) == 2 for i in session.scalars(select(ReconciliationItem)))
+        assert all(
+            len(i.candidates) == 2
+            for i in session.scalars(
+                select(ReconciliationItem).where(ReconciliationItem.tenant_id == tenant.id)
+            )
+        )
 
     def test_unreadable_file_is_rejected_whole(self, session: Session, tenant: Tenant) -> None:
         content = cnab240("341", MOVEMENTS)
         with pytest.raises(CnabRejected, match="truncated"):
             run(session, tenant, content[: len(content) // 2], name="cortado.ret")
-        assert count(session, CnabFile) == 0 and count(session, Payment) == 0
+        assert count(session, CnabFile, tenant.id) == 0 and count(session, Payment, tenant.id) == 0
 
 
 class TestReconcileCnab400:
@@ -395,7 +427,9 @@ class TestReconcileCnab400:
         paid = report.occurrences["paid"]
         assert report.payments_created == 2 and report.receivables_paid == 2
         assert report.review == paid - 2  # every other liquidação waits for a person
-        payment = session.scalars(select(Payment).order_by(Payment.external_id)).first()
+        payment = session.scalars(
+            select(Payment).where(Payment.tenant_id == tenant.id).order_by(Payment.external_id)
+        ).first()
         assert payment is not None
         assert (payment.gross, payment.fees, payment.net) == (D("40.00"), D("2.10"), D("37.90"))
 

@@ -181,7 +181,7 @@ class TestChargesFirst:
         again = pay(session, tenant, item, "100.00", DUE, external_id="boleto-too")
         assert again.created and again.payment.overpaid == D("100.00")
         assert again.payment.principal == 0 and again.balance == 0
-        assert count(session, Task) == 1
+        assert count(session, Task, tenant.id) == 1
 
     def test_cancelled_receivable_owes_nothing(self, session: Session, tenant: Tenant) -> None:
         item = receivable(
@@ -315,10 +315,13 @@ class TestIdempotency:
             due=DUE,
         )
         first = pay(session, tenant, item, "60.00", DUE, external_id="pix:E1")
-        audits = count(session, AuditEvent)
+        audits = count(session, AuditEvent, tenant.id)
         again = pay(session, tenant, item, "60.00", DUE, external_id="pix:E1")
         assert not again.created and again.payment.id == first.payment.id
-        assert count(session, Payment) == 1 and count(session, AuditEvent) == audits
+        assert (
+            count(session, Payment, tenant.id) == 1
+            and count(session, AuditEvent, tenant.id) == audits
+        )
         assert item.balance == D("40.00")
 
     def test_same_id_other_amount_is_a_conflict(self, session: Session, tenant: Tenant) -> None:
@@ -435,7 +438,10 @@ class TestImportPathAgrees:
         )
         self._import(session, tenant, "P1", "70.00")
         self._import(session, tenant, "P2", "50.00")
-        rows = {p.external_id: p for p in session.scalars(select(Payment))}
+        rows = {
+            p.external_id: p
+            for p in session.scalars(select(Payment).where(Payment.tenant_id == tenant.id))
+        }
         assert (rows["P1"].principal, rows["P1"].overpaid) == (D("70.00"), 0)
         assert (rows["P2"].principal, rows["P2"].overpaid) == (D("30.00"), D("20.00"))
         assert rows["P2"].refund_status == RefundStatus.PENDING
@@ -447,7 +453,7 @@ class TestImportPathAgrees:
         portfolio.delete_payment(
             session, tenant_id=tenant.id, payment_id=rows["P1"].id, actor="test"
         )
-        p2 = session.scalars(select(Payment)).one()
+        p2 = session.scalars(select(Payment).where(Payment.tenant_id == tenant.id)).one()
         assert (p2.principal, p2.overpaid, p2.refund_status) == (D("50.00"), 0, RefundStatus.NONE)
         session.refresh(item)
         assert item.status == ReceivableStatus.OPEN and item.balance == D("50.00")
@@ -466,7 +472,9 @@ class TestImportPathAgrees:
         )
         pay(session, tenant, item, "60.00", DUE, external_id="pix:E1")
         self._import(session, tenant, "P1", "60.00")
-        imported = session.scalars(select(Payment).where(Payment.external_id == "P1")).one()
+        imported = session.scalars(
+            select(Payment).where(Payment.tenant_id == tenant.id).where(Payment.external_id == "P1")
+        ).one()
         assert (imported.principal, imported.overpaid) == (D("40.00"), D("20.00"))
         session.refresh(item)
         assert item.status == ReceivableStatus.PAID and item.balance == 0
@@ -486,7 +494,36 @@ class TestImportPathAgrees:
         portfolio.delete_payment(
             session, tenant_id=tenant.id, payment_id=extra.payment.id, actor="test"
         )
-        task = session.scalars(select(Task)).one()
+        task = session.scalars(select(Task).where(Task.tenant_id == tenant.id)).one()
         assert task.status == "cancelled"
         session.refresh(item)
         assert item.status == ReceivableStatus.PAID
+
+    def test_imported_payment_that_closes_has_the_settlement_effects(
+        self, session: Session, tenant: Tenant
+    ) -> None:
+        owner = customer(session, tenant.id)
+        item = receivable(session, tenant.id, owner, external_id="T1", amount="100.00", due=DUE)
+        case = open_case(session, tenant.id, owner, DUE)
+        message = queued_message(session, tenant.id, owner, [item])
+        record = active_bureau_record(session, tenant.id, owner, item)
+        self._import(session, tenant, "P1", "40.00")  # partial: nothing changes yet
+        session.refresh(message)
+        assert message.status == OutboxStatus.QUEUED
+        portfolio.bulk_upsert(
+            session,
+            tenant_id=tenant.id,
+            kind=ImportKind.PAYMENTS,
+            items=[
+                PaymentCreate(
+                    external_id="P2", receivable_external_id="T1", paid_on=LATE, amount=D("60.00")
+                )
+            ],
+            actor="test",
+        )
+        session.expire_all()
+        assert session.get(type(message), message.id).status == OutboxStatus.CANCELLED
+        assert session.get(type(case), case.id).status == CaseStatus.CURED
+        bureau = session.get(type(record), record.id)
+        assert bureau.status == BureauStatus.REMOVAL_PENDING
+        assert bureau.removal_due_on == add_bank_business_days(LATE, 5)

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
@@ -135,8 +136,19 @@ def reconcile_cnab(
         imported_by=actor,
         summary={},
     )
-    session.add(row)
-    session.flush()
+    try:
+        # The same file uploaded twice at once: the second meets the unique (tenant, sha256)
+        # once the first commits, and answers as a re-import.
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        known = session.scalar(
+            select(CnabFile).where(CnabFile.tenant_id == tenant_id, CnabFile.sha256 == digest)
+        )
+        if known is None:
+            raise
+        return _already_imported(known, filename)
     report = ReconcileReport(
         file=filename,
         layout=parsed.layout,

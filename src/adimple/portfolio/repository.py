@@ -342,6 +342,25 @@ def recompute_balances(
     return conn.execute(stmt).rowcount
 
 
+def closed_by_stage(conn: Connection, tenant_id: uuid.UUID) -> list[tuple[uuid.UUID, date]]:
+    """Staged payments' receivables that are now closed (not open, or nothing left), with the
+    latest staged payment date of each."""
+    rows = conn.execute(
+        text(
+            f"SELECT r.id, MAX(s.paid_on) FROM {STAGE} AS s JOIN receivable AS r "
+            "ON r.id = s.receivable_id WHERE r.tenant_id = :t "
+            "AND (r.status <> 'open' OR r.balance_cents = 0) GROUP BY r.id"
+        ).bindparams(bindparam("t", tenant_id, type_=Uuid()))
+    ).all()
+    return [
+        (
+            rid if isinstance(rid, uuid.UUID) else uuid.UUID(str(rid)),
+            on if isinstance(on, date) else date.fromisoformat(str(on)),
+        )
+        for rid, on in rows
+    ]
+
+
 def allocate_imported(
     conn: Connection, *, ids_sql: str, params: Sequence[BindParameter[Any]]
 ) -> int:

@@ -275,11 +275,15 @@ def import_validated(
         result.contact_points_added = repository.changed_customer_contacts(
             conn, tenant_id, contact_kinds, now
         )
+    settled: list[tuple[uuid.UUID, date]] = []
     if kind is ImportKind.PAYMENTS:
         repository.recompute_balances(
             conn, tenant_id, now, ids_sql=f"SELECT receivable_id FROM {repository.STAGE}"
         )
+        settled = repository.closed_by_stage(conn, tenant_id)
     repository.drop_stage(conn)
+    if settled:
+        _settlement_effects(session, tenant_id=tenant_id, settled=settled, actor=actor)
 
     result.inserted = counts.inserted
     result.updated = counts.updated
@@ -297,6 +301,33 @@ def import_validated(
     )
     session.flush()
     return result
+
+
+def _settlement_effects(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    settled: list[tuple[uuid.UUID, date]],
+    actor: str,
+) -> None:
+    """Imported payments that closed receivables have the effects of any other payment
+    (``cadence.events.receivables_settled``: contacts cancelled, cases cured, bureau records
+    removed within 5 business days — STJ Súmula 548). The hook is idempotent, so a re-import
+    changes nothing."""
+    from adimple.cadence.events import receivables_settled
+
+    by_date: dict[date, list[uuid.UUID]] = {}
+    for receivable_id, paid_on in settled:
+        by_date.setdefault(paid_on, []).append(receivable_id)
+    for on, ids in sorted(by_date.items()):
+        for start in range(0, len(ids), 1000):
+            receivables_settled(
+                session,
+                tenant_id=tenant_id,
+                receivable_ids=ids[start : start + 1000],
+                on=on,
+                actor=actor,
+            )
 
 
 def write_rejects(path: Path, raw: pl.DataFrame, errors: list[FieldError]) -> Path:
