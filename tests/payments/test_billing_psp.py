@@ -212,3 +212,13 @@ class TestCancel:
         httpx.post(f"{psp.base_url}/_test/cobv/{row.pix_txid}/pay")
         with pytest.raises(service.Conflict, match="já foi paga"):
             service.cancel_charges(session, tenant_id=tenant.id, receivable_id=row.id, actor="t")
+
+
+class TestTokenReuse:
+    def test_one_token_across_requests(self, session: Session, tenant, psp: RunningPsp) -> None:
+        configure(session, tenant, psp=psp_settings(psp))
+        owner = customer(session, tenant)
+        before = len(psp.state.requests_to("POST", "/oauth/token"))
+        for _ in range(3):
+            issue(session, tenant, receivable(session, tenant, owner, due=date(2026, 12, 10)))
+        assert len(psp.state.requests_to("POST", "/oauth/token")) - before <= 1

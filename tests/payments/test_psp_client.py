@@ -242,3 +242,35 @@ class TestWebhook:
         with pytest.raises(PspError) as caught:
             client.put_webhook("financeiro@loja.example", "not a url")
         assert caught.value.status == 400
+
+
+class TestServerLikeAPsp:
+    def test_requires_a_token(self, psp: RunningPsp) -> None:
+        response = httpx.get(f"{psp.base_url}/v2/cobv/{txid(1)}")
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        expired = httpx.get(
+            f"{psp.base_url}/v2/cobv/{txid(1)}", headers={"Authorization": "Bearer nope"}
+        )
+        assert expired.status_code == 401
+
+    def test_token_endpoint_refuses_other_grants(self, psp: RunningPsp) -> None:
+        response = httpx.post(
+            f"{psp.base_url}/oauth/token",
+            data={"grant_type": "password"},
+            auth=(psp.client_id, psp.client_secret),
+        )
+        assert response.status_code == 400
+
+    def test_txid_pattern_and_json(self, client: PixClient, psp: RunningPsp) -> None:
+        headers = {"Authorization": f"Bearer {client.token()}"}
+        short = httpx.put(f"{psp.base_url}/v2/cobv/abc", json={}, headers=headers)
+        assert short.status_code == 400
+        assert short.json()["violacoes"][0]["propriedade"] == "cobv.txid"
+        broken = httpx.put(f"{psp.base_url}/v2/cobv/{txid(50)}", content=b"{", headers=headers)
+        assert broken.status_code == 400
+
+    def test_every_request_is_recorded(self, psp: RunningPsp) -> None:
+        listed = httpx.get(f"{psp.base_url}/_test/requests").json()
+        assert {"method", "path", "body"} <= set(listed[0])
+        assert any(r["path"] == "/oauth/token" for r in listed)
