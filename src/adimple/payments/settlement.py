@@ -529,12 +529,15 @@ def _charges_due(
 ) -> tuple[ChargesDue, dict[str, Any]]:
     """Charges still owed on ``paid_on``: those accrued on the open balance since the previous
     payment (or the due date), plus those earlier payments left unpaid."""
+    # Only payments whose charges were computed count here: an imported payment carries no
+    # breakdown, so the charges on what remains still run from the due date.
     previous = list(
         session.execute(
             select(Payment.paid_on, Payment.charges, Payment.details).where(
                 Payment.tenant_id == tenant_id,
                 Payment.receivable_id == receivable.id,
                 Payment.paid_on <= paid_on,
+                Payment.imputation != Imputation.PRINCIPAL_ONLY,
             )
         )
     )
