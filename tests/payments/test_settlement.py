@@ -138,6 +138,20 @@ class TestChargesFirst:
         assert (second.payment.charges, second.payment.principal) == (D("20.00"), 0)
         assert second.balance == D("1000.00")
 
+    def test_early_payoff_discount_cdc_52(self, session: Session, tenant: Tenant) -> None:
+        from adimple.charges.policy import Policy
+        from adimple.charges.service import save_policy
+
+        policy = Policy(correction={"index": "none"}, early_payoff_monthly_percent=D("1"))
+        save_policy(session, tenant_id=tenant.id, document=policy, actor="test")
+        item = receivable(session, tenant.id, customer(session, tenant.id), external_id="T1",
+                          amount="1000.00", due=DUE)  # fmt: skip
+        # 30 days early at 1% a.m.: 1000 − 1000 / 1.01 = 9.90 of unaccrued interest (art. 52 §2).
+        result = pay(session, tenant, item, "990.10", date(2026, 9, 1))
+        p = result.payment
+        assert (p.principal, p.discount, p.charges, p.overpaid) == (D("990.10"), D("9.90"), 0, 0)
+        assert result.closed
+
     def test_overpayment_is_flagged_for_refund(self, session: Session, tenant: Tenant) -> None:
         flat_policy(session, tenant.id)
         item = receivable(
