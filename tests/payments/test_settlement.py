@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recon_helpers import (
     active_bureau_record,
@@ -136,6 +137,20 @@ class TestChargesFirst:
         second = pay(session, tenant, item, "20.00", LATE, external_id="again")
         assert (second.payment.charges, second.payment.principal) == (D("20.00"), 0)
         assert second.balance == D("1000.00")
+
+    def test_early_payoff_discount_cdc_52(self, session: Session, tenant: Tenant) -> None:
+        from adimple.charges.policy import Policy
+        from adimple.charges.service import save_policy
+
+        policy = Policy(correction={"index": "none"}, early_payoff_monthly_percent=D("1"))
+        save_policy(session, tenant_id=tenant.id, document=policy, actor="test")
+        item = receivable(session, tenant.id, customer(session, tenant.id), external_id="T1",
+                          amount="1000.00", due=DUE)  # fmt: skip
+        # 30 days early at 1% a.m.: 1000 − 1000 / 1.01 = 9.90 of unaccrued interest (art. 52 §2).
+        result = pay(session, tenant, item, "990.10", date(2026, 9, 1))
+        p = result.payment
+        assert (p.principal, p.discount, p.charges, p.overpaid) == (D("990.10"), D("9.90"), 0, 0)
+        assert result.closed
 
     def test_overpayment_is_flagged_for_refund(self, session: Session, tenant: Tenant) -> None:
         flat_policy(session, tenant.id)
@@ -527,3 +542,49 @@ class TestImportPathAgrees:
         bureau = session.get(type(record), record.id)
         assert bureau.status == BureauStatus.REMOVAL_PENDING
         assert bureau.removal_due_on == add_bank_business_days(LATE, 5)
+
+
+payment_steps = st.lists(
+    st.tuples(
+        st.decimals(min_value=D("0.01"), max_value=D("400.00"), places=2),
+        st.integers(min_value=-10, max_value=90),  # days after the due date
+        st.booleans(),  # with a bank breakdown (CNAB) or not (PIX)
+        st.decimals(min_value=D(0), max_value=D("20.00"), places=2),  # juros in the breakdown
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=payment_steps)
+def test_any_sequence_of_payments_keeps_the_books(
+    session: Session, tenant: Tenant, steps: list[tuple[D, int, bool, D]]
+) -> None:
+    """Whatever arrives, in whatever order: money is conserved, the balance is original −
+    Σ principal − Σ discount, paid ⇔ nothing left, every overpayment has a refund task."""
+    from datetime import timedelta
+
+    flat_policy(session, tenant.id)
+    owner = customer(session, tenant.id)
+    item = receivable(
+        session, tenant.id, owner, external_id=f"H-{uuid4().hex[:10]}", amount="300.00", due=DUE
+    )
+    for n, (gross, days, with_breakdown, juros) in enumerate(steps):
+        breakdown = PaymentBreakdown(charges=min(juros, gross)) if with_breakdown else None
+        pay(session, tenant, item, str(gross), DUE + timedelta(days=days),
+            external_id=f"{item.external_id}:{n}", breakdown=breakdown)  # fmt: skip
+    payments = list(session.scalars(select(Payment).where(Payment.receivable_id == item.id)))
+    assert sum(p.principal + p.charges + p.overpaid for p in payments) == sum(
+        p.gross for p in payments
+    )
+    applied = sum((p.principal + p.discount for p in payments), D(0))
+    assert item.balance == item.original_amount - applied >= 0
+    assert (item.status == ReceivableStatus.PAID) == (item.balance == 0)
+    refunds = {
+        t.data["payment_id"]
+        for t in session.scalars(
+            select(Task).where(Task.tenant_id == tenant.id, Task.kind == TaskKind.REFUND)
+        )
+    }
+    assert {str(p.id) for p in payments if p.overpaid > 0} <= refunds

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
@@ -27,7 +28,6 @@ from adimple.cadence.models import (
 )
 from adimple.db.base import utcnow
 from adimple.kit.calendar import add_bank_business_days, overdue_cutoff
-from adimple.kit.money import ZERO
 from adimple.messaging.models import (
     OutboxMessage,
     OutboxReceivable,
@@ -82,7 +82,7 @@ def _still_owed() -> object:
         OutboxReceivable.outbox_id == OutboxMessage.id,
         Receivable.id == OutboxReceivable.receivable_id,
         Receivable.status == ReceivableStatus.OPEN,
-        Receivable.balance > ZERO,
+        Receivable.balance > Decimal("0.00"),
     )
 
 
@@ -130,7 +130,7 @@ def cure_cases(
         Receivable.tenant_id == tenant_id,
         Receivable.customer_id == CollectionCase.customer_id,
         Receivable.status == ReceivableStatus.OPEN,
-        Receivable.balance > ZERO,
+        Receivable.balance > Decimal("0.00"),
         Receivable.due_date <= overdue_cutoff(on),
     )
     cases = list(

@@ -69,6 +69,8 @@ from adimple.portfolio.models import (
 
 REFUND_TASK_BUSINESS_DAYS = 5  # an operator's deadline to start the refund (house rule)
 _MAX_MISSING_MONTHS = 240
+_HOOK_CHUNK = 1000
+_PREFETCH_CHUNK = 500
 
 # Statuses whose balance a payment may still lower. A written-off título is still owed (the
 # write-off is an accounting loss, not a remission); a cancelled one is not owed at all.
@@ -200,13 +202,60 @@ def apply_payments(
     Same semantics as calling :func:`apply_payment` for each item (payments of one receivable
     are applied in the order given).
     """
-    results = [_apply_one(session, tenant_id=tenant_id, item=item, actor=actor) for item in items]
+    # Two queries per 500 payments instead of two per payment: which external ids exist, and
+    # the receivables (locked FOR UPDATE on PostgreSQL, in id order to avoid deadlocks).
+    existing: set[str] = set()
+    receivables: dict[uuid.UUID, Receivable] = {}
+    external_ids = sorted({item.external_id for item in items})
+    receivable_ids = sorted({item.receivable_id for item in items}, key=str)
+    for start in range(0, len(external_ids), _PREFETCH_CHUNK):
+        existing.update(
+            session.scalars(
+                select(Payment.external_id).where(
+                    Payment.tenant_id == tenant_id,
+                    Payment.external_id.in_(external_ids[start : start + _PREFETCH_CHUNK]),
+                )
+            )
+        )
+    for start in range(0, len(receivable_ids), _PREFETCH_CHUNK):
+        for row in session.scalars(
+            select(Receivable)
+            .where(
+                Receivable.tenant_id == tenant_id,
+                Receivable.id.in_(receivable_ids[start : start + _PREFETCH_CHUNK]),
+            )
+            .order_by(Receivable.id)
+            .with_for_update()
+        ):
+            receivables[row.id] = row
+    results = []
+    for item in items:
+        known_new = item.external_id not in existing
+        results.append(
+            _apply_one(
+                session,
+                tenant_id=tenant_id,
+                item=item,
+                actor=actor,
+                known_new=known_new,
+                receivable=receivables.get(item.receivable_id),
+            )
+        )
+        existing.add(item.external_id)  # a repeat in the same batch is looked up
     by_date: dict[date, set[uuid.UUID]] = {}
     for item, result in zip(items, results, strict=True):
         if result.created:
             by_date.setdefault(item.paid_on, set()).add(item.receivable_id)
     for on, ids in sorted(by_date.items()):
-        receivables_settled(session, tenant_id=tenant_id, receivable_ids=ids, on=on, actor=actor)
+        ordered = sorted(ids, key=str)
+        for start in range(0, len(ordered), _HOOK_CHUNK):  # bounded IN lists (SQLite)
+            receivables_settled(
+                session,
+                tenant_id=tenant_id,
+                receivable_ids=ordered[start : start + _HOOK_CHUNK],
+                on=on,
+                actor=actor,
+            )
     return results
 
 
@@ -252,20 +301,30 @@ def _existing(
 
 
 def _apply_one(
-    session: Session, *, tenant_id: uuid.UUID, item: PaymentInput, actor: str
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    item: PaymentInput,
+    actor: str,
+    known_new: bool = False,
+    receivable: Receivable | None = None,
 ) -> SettlementResult:
+    """``known_new``: the caller already checked that no payment has this external_id;
+    ``receivable``: already loaded (and locked) for this tenant by the caller."""
     _check_input(item)
-    existing = _existing(session, tenant_id, item)
-    if existing is not None:
-        return existing
-    # FOR UPDATE on PostgreSQL: two payments of one receivable are applied one after the other
-    # (SQLite serialises writers with BEGIN IMMEDIATE).
-    receivable = session.scalar(
-        select(Receivable)
-        .where(Receivable.tenant_id == tenant_id, Receivable.id == item.receivable_id)
-        .with_for_update()
-    )
+    if not known_new:
+        existing = _existing(session, tenant_id, item)
+        if existing is not None:
+            return existing
     if receivable is None:
+        # FOR UPDATE on PostgreSQL: two payments of one receivable are applied one after the
+        # other (SQLite serialises writers with BEGIN IMMEDIATE).
+        receivable = session.scalar(
+            select(Receivable)
+            .where(Receivable.tenant_id == tenant_id, Receivable.id == item.receivable_id)
+            .with_for_update()
+        )
+    if receivable is None or receivable.tenant_id != tenant_id:
         raise NotFound(f"receivable {item.receivable_id} not found")
     allocation = _allocate(session, tenant_id=tenant_id, receivable=receivable, item=item)
 
@@ -275,6 +334,7 @@ def _apply_one(
         details["provisional_charges"] = True
         details.update(allocation.provisional)
     payment = Payment(
+        id=uuid.uuid4(),
         tenant_id=tenant_id,
         external_id=item.external_id,
         receivable_id=receivable.id,
@@ -293,58 +353,60 @@ def _apply_one(
         imputation=allocation.imputation,
         refund_status=RefundStatus.PENDING if allocation.overpaid > 0 else RefundStatus.NONE,
     )
+    before_status, before_balance = receivable.status, receivable.balance
+    applied = allocation.principal + allocation.discount
+    after_balance = max(ZERO, before_balance - applied)
+    after_status = before_status
+    if applied > 0 and after_balance == ZERO and before_status in _OWING:
+        after_status = ReceivableStatus.PAID
     try:
-        # A concurrent request may insert the same external_id first (PostgreSQL waits for it,
-        # then reports the unique violation): answer with that payment instead of failing.
+        # One savepoint and one flush per payment. A concurrent request may insert the same
+        # external_id first (PostgreSQL waits for it, then reports the unique violation):
+        # everything below is undone and that payment is the answer.
         with session.begin_nested():
             session.add(payment)
+            if applied > 0:
+                receivable.balance = after_balance
+                receivable.status = after_status
+            audit.record(
+                session,
+                tenant_id=tenant_id,
+                actor=actor,
+                action="payment.applied",
+                entity_type="payment",
+                entity_id=payment.id,
+                data={
+                    "external_id": payment.external_id,
+                    "source": str(item.source),
+                    "receivable_id": str(receivable.id),
+                    "gross": money_str(item.gross),
+                    "principal": money_str(allocation.principal),
+                    "charges": money_str(allocation.charges),
+                    "discount": money_str(allocation.discount),
+                    "overpaid": money_str(allocation.overpaid),
+                    "imputation": str(allocation.imputation),
+                    "balance": {
+                        "before": money_str(before_balance),
+                        "after": money_str(after_balance),
+                    },
+                    "status": {"before": str(before_status), "after": str(after_status)},
+                    **({"provisional_charges": True} if allocation.provisional else {}),
+                },
+            )
+            if allocation.overpaid > 0:
+                _flag_overpayment(session, tenant_id=tenant_id, payment=payment, actor=actor)
             session.flush()
     except IntegrityError:
         existing = _existing(session, tenant_id, item)
         if existing is None:
             raise
         return existing
-
-    before_status, before_balance = receivable.status, receivable.balance
-    applied = allocation.principal + allocation.discount
-    if applied > 0:
-        receivable.balance = max(ZERO, receivable.balance - applied)
-        if receivable.balance == ZERO and receivable.status in _OWING:
-            receivable.status = ReceivableStatus.PAID
-    session.flush()
-    audit.record(
-        session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action="payment.applied",
-        entity_type="payment",
-        entity_id=payment.id,
-        data={
-            "external_id": payment.external_id,
-            "source": str(item.source),
-            "receivable_id": str(receivable.id),
-            "gross": money_str(item.gross),
-            "principal": money_str(allocation.principal),
-            "charges": money_str(allocation.charges),
-            "discount": money_str(allocation.discount),
-            "overpaid": money_str(allocation.overpaid),
-            "imputation": str(allocation.imputation),
-            "balance": {
-                "before": money_str(before_balance),
-                "after": money_str(receivable.balance),
-            },
-            "status": {"before": str(before_status), "after": str(receivable.status)},
-            **({"provisional_charges": True} if allocation.provisional else {}),
-        },
-    )
-    if allocation.overpaid > 0:
-        _flag_overpayment(session, tenant_id=tenant_id, payment=payment, actor=actor)
     return SettlementResult(
         payment=payment,
         created=True,
         receivable_id=receivable.id,
-        receivable_status=receivable.status,
-        balance=receivable.balance,
+        receivable_status=after_status,
+        balance=after_balance,
     )
 
 
@@ -378,7 +440,6 @@ def _flag_overpayment(
         entity_id=payment.id,
         data={"overpaid": money_str(payment.overpaid), "refund_status": "pending"},
     )
-    session.flush()
 
 
 def _allocate(
@@ -468,12 +529,15 @@ def _charges_due(
 ) -> tuple[ChargesDue, dict[str, Any]]:
     """Charges still owed on ``paid_on``: those accrued on the open balance since the previous
     payment (or the due date), plus those earlier payments left unpaid."""
+    # Only payments whose charges were computed count here: an imported payment carries no
+    # breakdown, so the charges on what remains still run from the due date.
     previous = list(
         session.execute(
             select(Payment.paid_on, Payment.charges, Payment.details).where(
                 Payment.tenant_id == tenant_id,
                 Payment.receivable_id == receivable.id,
                 Payment.paid_on <= paid_on,
+                Payment.imputation != Imputation.PRINCIPAL_ONLY,
             )
         )
     )
