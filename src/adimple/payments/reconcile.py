@@ -28,7 +28,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import String, case, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,7 +52,12 @@ from adimple.payments.settlement import (
     apply_payment,
     apply_payments,
 )
-from adimple.portfolio.models import PaymentSource, Receivable, ReceivableStatus
+from adimple.portfolio.models import (
+    NOSSO_NUMERO_KEY_SQL,
+    PaymentSource,
+    Receivable,
+    ReceivableStatus,
+)
 
 PAID_KINDS = (Kind.PAID, Kind.PAID_AFTER_WRITEOFF)
 _CHUNK = 500  # values per IN (...) list
@@ -384,13 +389,6 @@ def normalize_nosso_numero(value: str | None) -> str:
     return "".join(c for c in value.upper() if c.isalnum()).lstrip("0")
 
 
-def _sql_key(column: Any) -> ColumnElement[str]:
-    expr = column
-    for char in ("-", "/", ".", " "):
-        expr = func.replace(expr, char, "")
-    return func.ltrim(func.upper(expr), "0")
-
-
 @dataclass(frozen=True)
 class Match:
     receivable_id: uuid.UUID | None
@@ -415,27 +413,33 @@ class _Matcher:
             ):
                 self.by_external[ext] = rid
         keys = {normalize_nosso_numero(r.nosso_numero) for r in records} - {""}
-        # Stored numbers are compared normalised (punctuation and leading zeros ignored, a check
-        # digit allowed on one side), so "0777" and "777" are both found and reported as
-        # ambiguous. This reads the tenant's receivables that have a nosso número once per 500
-        # distinct numbers in the file (no index helps a normalised comparison).
-        rest = sorted(keys)
-        key = _sql_key(Receivable.nosso_numero)
+        # Stored numbers are compared normalised (NOSSO_NUMERO_KEY_SQL, an indexed expression),
+        # so "0777" and "777" are both found and reported as ambiguous. Exact keys and "the
+        # bank's field carries a check digit we lack" are index lookups.
+        key = literal_column(NOSSO_NUMERO_KEY_SQL, type_=String())
+        wanted = keys | {k[:-1] for k in keys if len(k) > 1}
+        for chunk in _chunks(sorted(wanted)):
+            self._add(
+                session.execute(
+                    select(Receivable.id, Receivable.nosso_numero).where(
+                        Receivable.tenant_id == tenant_id, key.in_(chunk)
+                    )
+                )
+            )
+        # "We stored a check digit the bank's field lacks" cannot use the index: asked only for
+        # the numbers with no exact match (a scan of the tenant's numbers per 500 of them).
         # CASE: PostgreSQL refuses a negative substring length (an empty normalised value).
         without_last = case(
             (func.length(key) > 1, func.substr(key, 1, func.length(key) - 1)), else_=""
         )
+        rest = sorted(k for k in keys if k not in self.by_key)
         for chunk in _chunks(rest):
-            wanted = set(chunk) | {k[:-1] for k in chunk if len(k) > 1}
             self._add(
                 session.execute(
                     select(Receivable.id, Receivable.nosso_numero).where(
                         Receivable.tenant_id == tenant_id,
                         Receivable.nosso_numero.is_not(None),
-                        or_(
-                            key.in_(sorted(wanted)),
-                            without_last.in_(chunk),
-                        ),
+                        without_last.in_(chunk),
                     )
                 )
             )

@@ -162,6 +162,15 @@ class ChannelOptOut(IdMixin, TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# The nosso número as reconciliation compares it: upper case, no punctuation, no leading zeros
+# ("000123-4" → "1234"). Indexed (an expression index, on both databases) so the numbers of a
+# return file are index lookups; queries must use this exact text for the index to apply.
+NOSSO_NUMERO_KEY_SQL = (
+    "ltrim(upper(replace(replace(replace(replace(nosso_numero, '-', ''), '/', ''), '.', ''), "
+    "' ', '')), '0')"
+)
+
+
 class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
     """Título / parcela: one installment the customer owes.
 
@@ -175,6 +184,7 @@ class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_receivable_tenant_status_due", "tenant_id", "status", "due_date"),
         Index("ix_receivable_tenant_customer", "tenant_id", "customer_id"),
         Index("ix_receivable_tenant_nosso_numero", "tenant_id", "nosso_numero"),
+        Index("ix_receivable_tenant_nosso_key", "tenant_id", text(NOSSO_NUMERO_KEY_SQL)),
         CheckConstraint("original_amount_cents > 0", name="amount_positive"),
         CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
