@@ -17,6 +17,8 @@ from adimple.charges import cli as charges_cli
 from adimple.kit.console import die, print_json
 from adimple.kit.errors import DomainError, ValidationFailed
 from adimple.payments import cli as payments_cli
+from adimple.payments import reconcile_cli
+from adimple.payments.billing import cli as billing_cli
 
 app = typer.Typer(
     name="adimple",
@@ -34,6 +36,8 @@ payments_cli.register(app)
 charges_cli.register(app)
 cadence_cli.register(app)
 cycle_cli.register(app)
+billing_cli.register(app)
+reconcile_cli.register(app)
 
 err = Console(stderr=True)
 out = Console()

@@ -43,6 +43,10 @@ def greatest_sql(conn: Connection, a: str, b: str) -> str:
     return f"GREATEST({a}, {b})" if is_postgres(conn) else f"MAX({a}, {b})"
 
 
+def least_sql(conn: Connection, a: str, b: str) -> str:
+    return f"LEAST({a}, {b})" if is_postgres(conn) else f"MIN({a}, {b})"
+
+
 def temp_table_sql(conn: Connection, name: str, columns: Sequence[tuple[str, str]]) -> str:
     """DDL for a staging table that lives only for this transaction/connection."""
     cols = ", ".join(f"{col} {sql_type}" for col, sql_type in columns)

@@ -15,6 +15,8 @@ from adimple.cadence.models import (
 from adimple.charges.models import CollectionPolicy, IndexValue
 from adimple.db.base import Base
 from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
+from adimple.payments.billing.models import BillingReference, BillingSettings, ChargeDocument
+from adimple.payments.models import CnabFile, PixNotification, ReconciliationItem
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
 from adimple.tenancy.models import ApiKey, Tenant
 
@@ -22,11 +24,15 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "BillingReference",
+    "BillingSettings",
     "Cadence",
     "CadenceStep",
     "CadenceVersion",
     "CaseEvent",
     "ChannelOptOut",
+    "ChargeDocument",
+    "CnabFile",
     "CollectionCase",
     "CollectionPolicy",
     "ContactPoint",
@@ -38,7 +44,9 @@ __all__ = [
     "OutboxMessage",
     "OutboxReceivable",
     "Payment",
+    "PixNotification",
     "Receivable",
+    "ReconciliationItem",
     "Segment",
     "Task",
     "Tenant",

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -64,6 +65,22 @@ class PaymentSource(enum.StrEnum):
     MANUAL = "manual"
     AGREEMENT = "agreement"
     IMPORT = "import"
+
+
+class Imputation(enum.StrEnum):
+    """How a payment's money was split between charges, principal and excess (imputação)."""
+
+    PRINCIPAL_ONLY = "principal_only"  # imports: gross to principal up to what was owed
+    BANK = "bank"  # the bank's breakdown (CNAB juros/desconto/abatimento) is trusted
+    CHARGES_FIRST = "charges_first"  # CC art. 354: accrued charges first, then principal
+
+
+class RefundStatus(enum.StrEnum):
+    """Money received beyond what was owed must go back (CDC art. 42, parágrafo único)."""
+
+    NONE = "none"
+    PENDING = "pending"
+    REFUNDED = "refunded"
 
 
 class Customer(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -145,6 +162,15 @@ class ChannelOptOut(IdMixin, TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# The nosso número as reconciliation compares it: upper case, no punctuation, no leading zeros
+# ("000123-4" → "1234"). Indexed (an expression index, on both databases) so the numbers of a
+# return file are index lookups; queries must use this exact text for the index to apply.
+NOSSO_NUMERO_KEY_SQL = (
+    "ltrim(upper(replace(replace(replace(replace(nosso_numero, '-', ''), '/', ''), '.', ''), "
+    "' ', '')), '0')"
+)
+
+
 class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
     """Título / parcela: one installment the customer owes.
 
@@ -161,6 +187,7 @@ class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
         # The daily cycle looks only at títulos changed since its last run (late loads,
         # estornos, broken agreements) besides the newly overdue ones.
         Index("ix_receivable_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_receivable_tenant_nosso_key", "tenant_id", text(NOSSO_NUMERO_KEY_SQL)),
         CheckConstraint("original_amount_cents > 0", name="amount_positive"),
         CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
@@ -199,6 +226,11 @@ class Payment(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_payment_tenant_receivable", "tenant_id", "receivable_id"),
         CheckConstraint("gross_cents > 0", name="gross_positive"),
         CheckConstraint("fees_cents >= 0", name="fees_not_negative"),
+        CheckConstraint(
+            "principal_cents >= 0 AND charges_cents >= 0 AND discount_cents >= 0 "
+            "AND overpaid_cents >= 0",
+            name="allocation_not_negative",
+        ),
     )
 
     external_id: Mapped[str] = mapped_column(String(80))
@@ -215,3 +247,28 @@ class Payment(IdMixin, TenantMixin, TimestampMixin, Base):
     paid_on: Mapped[date] = mapped_column(Date)
     credited_on: Mapped[date | None] = mapped_column(Date)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Imputação (payments/settlement.py): gross = principal + charges + overpaid; the
+    # receivable's balance = original − Σ principal − Σ discount. Imports leave the defaults
+    # and ``repository.recompute_balances`` allocates them (imputation principal_only).
+    principal: Mapped[Decimal] = mapped_column(
+        "principal_cents", Money, default=Decimal("0.00"), server_default=text("0")
+    )
+    charges: Mapped[Decimal] = mapped_column(
+        "charges_cents", Money, default=Decimal("0.00"), server_default=text("0")
+    )
+    discount: Mapped[Decimal] = mapped_column(
+        "discount_cents", Money, default=Decimal("0.00"), server_default=text("0")
+    )
+    overpaid: Mapped[Decimal] = mapped_column(
+        "overpaid_cents", Money, default=Decimal("0.00"), server_default=text("0")
+    )
+    imputation: Mapped[Imputation] = mapped_column(
+        str_enum(Imputation, "imputation"),
+        default=Imputation.PRINCIPAL_ONLY,
+        server_default=Imputation.PRINCIPAL_ONLY.value,
+    )
+    refund_status: Mapped[RefundStatus] = mapped_column(
+        str_enum(RefundStatus, "refund_status"),
+        default=RefundStatus.NONE,
+        server_default=RefundStatus.NONE.value,
+    )

@@ -22,6 +22,7 @@ from adimple.db.dialect import (
     greatest_sql,
     is_postgres,
     json_object_sql,
+    least_sql,
     new_uuid_sql,
     temp_table_sql,
 )
@@ -70,6 +71,9 @@ class UpsertCounts:
 
 def _params(tenant_id: uuid.UUID, now: datetime) -> list[BindParameter[Any]]:
     return [bindparam("t", tenant_id, type_=Uuid()), bindparam("now", now, type_=UTCDateTime())]
+
+
+base_params = _params  # ``:t`` (tenant) and ``:now`` for statements built elsewhere
 
 
 def create_stage(
@@ -291,33 +295,110 @@ def new_contact_lines(conn: Connection, tenant_id: uuid.UUID, kinds: dict[str, s
 
 
 def recompute_balances(
-    conn: Connection, tenant_id: uuid.UUID, now: datetime, *, ids_sql: str
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    now: datetime,
+    *,
+    ids_sql: str | None = None,
+    receivable_ids: Sequence[uuid.UUID] | None = None,
 ) -> int:
-    """Balance = original − payments (never below zero); status follows the payments.
+    """Allocates imported payments, then sets balance = original − Σ principal − Σ discount
+    (never below zero); status follows the payments.
 
-    Only the receivables whose ids ``ids_sql`` selects are touched. A
-    receivable with no payments keeps the status it was given (e.g. ``paid`` in a legacy load).
+    Only the receivables whose ids ``ids_sql`` selects (or that ``receivable_ids`` lists) are
+    touched. A receivable with no payments keeps the status it was given (e.g. ``paid`` in a
+    legacy load). Payments applied by ``payments.settlement`` keep their imputação; imported
+    ones (imputation ``principal_only``) are allocated here, see :func:`allocate_imported`.
     """
-    paid = "x.paid"
+    params: list[BindParameter[Any]] = list(_params(tenant_id, now))
+    if receivable_ids is not None:
+        if not receivable_ids:
+            return 0
+        ids_sql = ":ids"
+        params.append(bindparam("ids", list(receivable_ids), type_=Uuid(), expanding=True))
+    assert ids_sql is not None, "ids_sql or receivable_ids"
+    allocate_imported(conn, ids_sql=ids_sql, params=params)
+    applied = "x.applied"
     new_status = (
-        "CASE WHEN r.status IN ('open', 'paid') AND x.paid > 0 THEN "
-        f"CASE WHEN {paid} >= r.original_amount_cents THEN 'paid' ELSE 'open' END "
+        "CASE WHEN r.status IN ('open', 'paid') AND x.payments > 0 THEN "
+        f"CASE WHEN {applied} >= r.original_amount_cents THEN 'paid' ELSE 'open' END "
         "ELSE r.status END"
     )
     balance = (
         f"CASE WHEN ({new_status}) = 'open' "
-        f"THEN {greatest_sql(conn, f'r.original_amount_cents - {paid}', '0')} "
+        f"THEN {greatest_sql(conn, f'r.original_amount_cents - {applied}', '0')} "
         f"WHEN ({new_status}) = 'agreement' THEN r.balance_cents ELSE 0 END"
     )
     stmt = text(
         f"UPDATE receivable AS r SET status = {new_status}, balance_cents = {balance}, "
-        "updated_at = :now FROM (SELECT r2.id AS id, COALESCE(SUM(p.gross_cents), 0) AS paid "
+        "updated_at = :now FROM (SELECT r2.id AS id, COUNT(p.id) AS payments, "
+        "COALESCE(SUM(p.principal_cents + p.discount_cents), 0) AS applied "
         "FROM receivable AS r2 LEFT JOIN payment AS p "
         "ON p.tenant_id = r2.tenant_id AND p.receivable_id = r2.id "
         f"WHERE r2.tenant_id = :t AND r2.id IN ({ids_sql}) "
         "GROUP BY r2.id) AS x "
         f"WHERE r.id = x.id AND (r.status <> ({new_status}) OR r.balance_cents <> ({balance}))"
-    ).bindparams(*_params(tenant_id, now))
+    ).bindparams(*params)
+    return conn.execute(stmt).rowcount
+
+
+def closed_by_stage(conn: Connection, tenant_id: uuid.UUID) -> list[tuple[uuid.UUID, date]]:
+    """Staged payments' receivables that are now closed (not open, or nothing left), with the
+    latest staged payment date of each."""
+    rows = conn.execute(
+        text(
+            f"SELECT r.id, MAX(s.paid_on) FROM {STAGE} AS s JOIN receivable AS r "
+            "ON r.id = s.receivable_id WHERE r.tenant_id = :t "
+            "AND (r.status <> 'open' OR r.balance_cents = 0) GROUP BY r.id"
+        ).bindparams(bindparam("t", tenant_id, type_=Uuid()))
+    ).all()
+    return [
+        (
+            rid if isinstance(rid, uuid.UUID) else uuid.UUID(str(rid)),
+            on if isinstance(on, date) else date.fromisoformat(str(on)),
+        )
+        for rid, on in rows
+    ]
+
+
+def allocate_imported(
+    conn: Connection, *, ids_sql: str, params: Sequence[BindParameter[Any]]
+) -> int:
+    """Imputação of imported payments (CSV, API): their gross goes to principal, in payment
+    order (paid_on, external_id), up to what the receivable's original amount leaves after the
+    payments applied by ``payments.settlement``; the rest is an overpayment to refund
+    (``refund_status = pending``, CDC art. 42 parágrafo único). Imports carry no breakdown of
+    charges, so none is assumed. Rows whose allocation does not change are not touched.
+    """
+    before = (
+        "COALESCE(SUM(p2.gross_cents) OVER (PARTITION BY p2.receivable_id "
+        "ORDER BY p2.paid_on, p2.external_id "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)"
+    )
+    room = f"(r.original_amount_cents - COALESCE(f.fixed, 0) - {before})"
+    principal = greatest_sql(conn, least_sql(conn, "p2.gross_cents", room), "0")
+    refund = (
+        "CASE WHEN p.gross_cents - a.principal > 0 AND p.refund_status = 'none' THEN 'pending' "
+        "WHEN p.gross_cents - a.principal = 0 AND p.refund_status = 'pending' THEN 'none' "
+        "ELSE p.refund_status END"
+    )
+    stmt = text(
+        f"UPDATE payment AS p SET principal_cents = a.principal, "
+        f"overpaid_cents = p.gross_cents - a.principal, charges_cents = 0, discount_cents = 0, "
+        f"refund_status = {refund}, updated_at = :now "
+        f"FROM (SELECT p2.id AS id, {principal} AS principal "
+        "FROM payment AS p2 JOIN receivable AS r ON r.id = p2.receivable_id "
+        "LEFT JOIN (SELECT p3.receivable_id AS receivable_id, "
+        "SUM(p3.principal_cents + p3.discount_cents) AS fixed FROM payment AS p3 "
+        f"WHERE p3.tenant_id = :t AND p3.imputation <> 'principal_only' "
+        f"AND p3.receivable_id IN ({ids_sql}) GROUP BY p3.receivable_id) AS f "
+        "ON f.receivable_id = p2.receivable_id "
+        f"WHERE p2.tenant_id = :t AND p2.imputation = 'principal_only' "
+        f"AND p2.receivable_id IN ({ids_sql})) AS a "
+        "WHERE p.id = a.id AND (p.principal_cents <> a.principal "
+        "OR p.overpaid_cents <> p.gross_cents - a.principal "
+        "OR p.charges_cents <> 0 OR p.discount_cents <> 0)"
+    ).bindparams(*params)
     return conn.execute(stmt).rowcount
 
 

@@ -15,8 +15,10 @@ from adimple.portfolio.models import (
     ContactKind,
     ContactOwner,
     DocumentKind,
+    Imputation,
     PaymentSource,
     ReceivableStatus,
+    RefundStatus,
 )
 
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str)]
@@ -175,6 +177,12 @@ class PaymentRead(BaseModel):
     net: MoneyOut
     paid_on: date
     credited_on: date | None
+    principal: MoneyOut = Field(description="Applied to the receivable's balance.")
+    charges: MoneyOut = Field(description="Correção, multa, juros and fees paid.")
+    discount: MoneyOut = Field(description="Written down with this payment.")
+    overpaid: MoneyOut = Field(description="Paid beyond the debt: to refund (CDC art. 42).")
+    imputation: Imputation
+    refund_status: RefundStatus
     created_at: datetime
 
 

@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 import polars as pl
 from pydantic import BaseModel
-from sqlalchemy import Connection, Select, delete, func, select
+from sqlalchemy import Connection, Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.types import Uuid
 
 from adimple.audit import service as audit
 from adimple.db.dialect import json_cast_sql
@@ -164,7 +165,16 @@ def _targets(kind: ImportKind, columns: frozenset[str], conn: Connection) -> Tar
         "net_cents": "s.amount_cents",
         "details": json_cast_sql(conn, "'{}'"),
     }
-    return Target(table="payment", entity_type="payment", mapping=mapping, insert_defaults=defaults)
+    # A payment whose amount an import changes is allocated again as an imported one
+    # (repository.allocate_imported): the file carries no breakdown of charges.
+    on_update = {"imputation": "'principal_only'"}
+    return Target(
+        table="payment",
+        entity_type="payment",
+        mapping=mapping,
+        insert_defaults=defaults,
+        on_update=on_update,
+    )
 
 
 def _stage_frame(kind: ImportKind, frame: pl.DataFrame) -> pl.DataFrame:
@@ -265,11 +275,15 @@ def import_validated(
         result.contact_points_added = repository.changed_customer_contacts(
             conn, tenant_id, contact_kinds, now
         )
+    settled: list[tuple[uuid.UUID, date]] = []
     if kind is ImportKind.PAYMENTS:
         repository.recompute_balances(
             conn, tenant_id, now, ids_sql=f"SELECT receivable_id FROM {repository.STAGE}"
         )
+        settled = repository.closed_by_stage(conn, tenant_id)
     repository.drop_stage(conn)
+    if settled:
+        _settlement_effects(session, tenant_id=tenant_id, settled=settled, actor=actor)
 
     result.inserted = counts.inserted
     result.updated = counts.updated
@@ -287,6 +301,33 @@ def import_validated(
     )
     session.flush()
     return result
+
+
+def _settlement_effects(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    settled: list[tuple[uuid.UUID, date]],
+    actor: str,
+) -> None:
+    """Imported payments that closed receivables have the effects of any other payment
+    (``cadence.events.receivables_settled``: contacts cancelled, cases cured, bureau records
+    removed within 5 business days — STJ Súmula 548). The hook is idempotent, so a re-import
+    changes nothing."""
+    from adimple.cadence.events import receivables_settled
+
+    by_date: dict[date, list[uuid.UUID]] = {}
+    for receivable_id, paid_on in settled:
+        by_date.setdefault(paid_on, []).append(receivable_id)
+    for on, ids in sorted(by_date.items()):
+        for start in range(0, len(ids), 1000):
+            receivables_settled(
+                session,
+                tenant_id=tenant_id,
+                receivable_ids=ids[start : start + 1000],
+                on=on,
+                actor=actor,
+            )
 
 
 def write_rejects(path: Path, raw: pl.DataFrame, errors: list[FieldError]) -> Path:
@@ -563,7 +604,14 @@ def update_receivable(
 def delete_payment(
     session: Session, *, tenant_id: uuid.UUID, payment_id: uuid.UUID, actor: str
 ) -> None:
-    """Estorno: removes a payment recorded by mistake and reopens what it had settled."""
+    """Estorno: removes a payment recorded by mistake and reopens what it had settled.
+
+    The remaining payments keep their imputação (imported ones are allocated again); the
+    balance is original − Σ principal − Σ discount of what remains, and a refund still pending
+    for the removed payment is cancelled.
+    """
+    from adimple.messaging.models import Task, TaskStatus
+
     payment = get_payment(session, tenant_id=tenant_id, payment_id=payment_id)
     receivable_id = payment.receivable_id
     audit.record(
@@ -573,19 +621,45 @@ def delete_payment(
         action="payment.deleted",
         entity_type="payment",
         entity_id=payment.id,
-        data={"external_id": payment.external_id, "gross": _jsonable(payment.gross)},
+        data={
+            "external_id": payment.external_id,
+            "gross": _jsonable(payment.gross),
+            "principal": _jsonable(payment.principal),
+            "charges": _jsonable(payment.charges),
+            "discount": _jsonable(payment.discount),
+            "overpaid": _jsonable(payment.overpaid),
+        },
     )
+    for task in session.scalars(
+        select(Task).where(
+            Task.tenant_id == tenant_id,
+            Task.idempotency_key == f"refund:{payment.id}",
+            Task.status == TaskStatus.OPEN,
+        )
+    ):
+        task.status = TaskStatus.CANCELLED
+        task.outcome = "payment_deleted"
     session.delete(payment)
     session.flush()
+    conn = session.connection()
+    repository.allocate_imported(
+        conn,
+        ids_sql=":ids",
+        params=[
+            *repository.base_params(tenant_id, datetime.now(UTC)),
+            bindparam("ids", [receivable_id], type_=Uuid(), expanding=True),
+        ],
+    )
+    session.expire_all()
     receivable = get_receivable(session, tenant_id=tenant_id, receivable_id=receivable_id)
-    paid = session.scalar(
-        select(func.coalesce(func.sum(Payment.gross), 0)).where(
+    principal, discount = session.execute(
+        select(func.sum(Payment.principal), func.sum(Payment.discount)).where(
             Payment.tenant_id == tenant_id, Payment.receivable_id == receivable_id
         )
-    )
-    paid = Decimal(paid or 0)
+    ).one()
+    applied = Decimal(principal or 0) + Decimal(discount or 0)
     if receivable.status in (ReceivableStatus.OPEN, ReceivableStatus.PAID):
-        remaining = max(receivable.original_amount - paid, Decimal("0.00"))
+        remaining = max(receivable.original_amount - applied, Decimal("0.00"))
         receivable.status = ReceivableStatus.OPEN if remaining > 0 else ReceivableStatus.PAID
         receivable.balance = remaining
     session.flush()

@@ -12,6 +12,8 @@ from adimple.web import problems
 def create_app(engine: Engine | None = None) -> FastAPI:
     from adimple.cadence.api import router as cadence_router
     from adimple.charges.api import router as policy_router
+    from adimple.payments.api import router as reconciliation_router
+    from adimple.payments.billing.api import router as billing_router
     from adimple.portfolio.api import router as portfolio_router
 
     app = FastAPI(
@@ -25,7 +27,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     app.state.session_factory = session_factory(engine or get_engine())
     problems.install(app)
-    for router in (portfolio_router, policy_router, cadence_router):
+    for router in (
+        portfolio_router,
+        policy_router,
+        cadence_router,
+        reconciliation_router,
+        billing_router,
+    ):
         app.include_router(router, prefix="/api/v1", responses=problems.PROBLEM_RESPONSES)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)

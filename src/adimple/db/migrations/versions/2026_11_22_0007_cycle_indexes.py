@@ -1,7 +1,7 @@
 """cycle indexes: receivables by (tenant, updated_at) for the incremental daily cycle
 
 Revision ID: 0007_cycle_indexes
-Revises: 0003_cadence
+Revises: 0005_billing
 Create Date: 2026-11-22 19:02:55.933509
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0007_cycle_indexes"
-down_revision: str | None = "0003_cadence"
+down_revision: str | None = "0005_billing"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,99 @@
+"""Migration 0004 on a database that already has payments: they are allocated gross-to-principal
+in payment order, capped by the receivable's amount; the excess becomes a pending refund."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from adimple.db.engine import make_engine
+from adimple.db.migrate import upgrade
+
+POSTGRES_URL = os.environ.get(
+    "ADIMPLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def fresh(db_url: str, tmp_path: Path) -> Iterator[Engine]:
+    if db_url.startswith("sqlite"):
+        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+        yield engine
+        engine.dispose()
+        return
+    name = f"adimple_rec_{uuid.uuid4().hex[:8]}"
+    admin = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
+    yield engine
+    engine.dispose()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _id(engine: Engine) -> str:
+    value = uuid.uuid4()
+    return str(value) if engine.dialect.name == "postgresql" else value.hex
+
+
+def test_existing_payments_are_allocated(fresh: Engine) -> None:
+    upgrade(fresh, "0003_cadence")
+    tenant, customer, receivable = _id(fresh), _id(fresh), _id(fresh)
+    with fresh.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenant (id, slug, legal_name, document, address, city, uf, timezone, "
+                "created_at, updated_at) VALUES (:id, 'm', 'M Ltda', '11222333000181', 'Rua A', "
+                "'São Paulo', 'SP', 'America/Sao_Paulo', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO customer (id, tenant_id, external_id, document, document_kind, name, "
+                "tags, consumer, deceased, disputed, superendividamento, do_not_contact, "
+                "created_at, updated_at) VALUES (:id, :t, 'C1', '52998224725', 'cpf', 'Maria', "
+                "'[]', false, false, false, false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": customer, "t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO receivable (id, tenant_id, customer_id, external_id, issue_date, "
+                "due_date, original_amount_cents, balance_cents, status, created_at, updated_at) "
+                "VALUES (:id, :t, :c, 'T1', '2026-01-01', '2026-02-01', 10000, 0, 'paid', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": receivable, "t": tenant, "c": customer},
+        )
+        for external_id, paid_on, cents in (("P2", "2026-02-05", 5000), ("P1", "2026-02-01", 7000)):
+            conn.execute(
+                text(
+                    "INSERT INTO payment (id, tenant_id, external_id, receivable_id, customer_id, "
+                    "source, gross_cents, fees_cents, net_cents, paid_on, details, created_at, "
+                    "updated_at) VALUES (:id, :t, :e, :r, :c, 'import', :g, 0, :g, :p, '{}', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": _id(fresh), "t": tenant, "e": external_id, "r": receivable,
+                 "c": customer, "g": cents, "p": paid_on},
+            )  # fmt: skip
+    upgrade(fresh)
+    with fresh.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT external_id, principal_cents, overpaid_cents, charges_cents, "
+                "imputation, refund_status FROM payment ORDER BY external_id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("P1", 7000, 0, 0, "principal_only", "none"),
+        ("P2", 3000, 2000, 0, "principal_only", "pending"),
+    ]
