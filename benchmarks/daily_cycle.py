@@ -135,15 +135,15 @@ def build(engine, customers: int, receivables: int, day: date) -> str:  # type: 
         f"preferred, created_at, updated_at) SELECT {rid('n', 'a')}, {tid}, {cid('n')}, "
         f"'address', 'Rua ' || n || ', 100', 'debtor', false, false, {now}, {now} "
         f"FROM {seq(customers)}",
-        # Receivables: due over the last 18 months and the next two; ~90 % of the past ones paid.
+        # Receivables: due over the last 18 months and the next two; ~96 % of the past ones paid.
         f"INSERT INTO receivable (id, tenant_id, customer_id, external_id, issue_date, due_date, "
         f"original_amount_cents, balance_cents, status, created_at, updated_at) "
         f"SELECT {rid('n', 'r')}, {tid}, {owner}, 'T' || n, "
         f"{add_days(f'{due_day} - 30')}, {add_days(due_day)}, "
         f"1000 + {h('n', 13, 200000)}, "
-        f"CASE WHEN {h('n', 12, span)} < {HISTORY_DAYS} AND {h('n', 14, 10)} <> 0 THEN 0 "
+        f"CASE WHEN {h('n', 12, span)} < {HISTORY_DAYS} AND {h('n', 14, 25)} <> 0 THEN 0 "
         f"ELSE 1000 + {h('n', 13, 200000)} END, "
-        f"CASE WHEN {h('n', 12, span)} < {HISTORY_DAYS} AND {h('n', 14, 10)} <> 0 THEN 'paid' "
+        f"CASE WHEN {h('n', 12, span)} < {HISTORY_DAYS} AND {h('n', 14, 25)} <> 0 THEN 'paid' "
         f"ELSE 'open' END, {now}, {now} FROM {seq(receivables)}",
         "INSERT INTO payment (id, tenant_id, external_id, receivable_id, customer_id, source, "
         "gross_cents, fees_cents, net_cents, paid_on, details, created_at, updated_at) "
@@ -158,6 +158,8 @@ def build(engine, customers: int, receivables: int, day: date) -> str:  # type: 
         "AND r.status = 'paid'",
     ]
     with engine.begin() as conn:
+        if pg:  # building only: skip foreign-key triggers (the rows are consistent by design)
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
         for statement in statements:
             started = time.perf_counter()
             conn.execute(text(statement))
