@@ -185,6 +185,7 @@ class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_receivable_tenant_customer", "tenant_id", "customer_id"),
         Index("ix_receivable_tenant_nosso_numero", "tenant_id", "nosso_numero"),
         Index("ix_receivable_tenant_nosso_key", "tenant_id", text(NOSSO_NUMERO_KEY_SQL)),
+        Index("ix_receivable_tenant_pix_txid", "tenant_id", "pix_txid"),  # PIX webhook lookups
         CheckConstraint("original_amount_cents > 0", name="amount_positive"),
         CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
