@@ -365,6 +365,28 @@ class TestReconcileCnab240:
             )
         )
 
+    def test_check_digit_match_needs_the_same_titulo_value(
+        self, session: Session, tenant: Tenant
+    ) -> None:
+        # Sequential numbers: our "1234" is not the bank's "12345" with a check digit dropped
+        # unless the título's value agrees.
+        owner = customer(session, tenant.id)
+        receivable(session, tenant.id, owner, external_id="S1", amount="50.00", due=DUE,
+                   nosso_numero="1234")  # fmt: skip
+        receivable(session, tenant.id, owner, external_id="S2", amount="80.00", due=DUE,
+                   nosso_numero="5678")  # fmt: skip
+        report = run(session, tenant, cnab240("001", [
+            Movement("12345", paid="80.00", titulo="80.00"),  # another título: review
+            Movement("56781", paid="80.00", titulo="80.00"),  # same value: applied
+        ]))  # fmt: skip
+        assert report.payments_created == 1 and report.review == 1
+        item = session.scalars(
+            select(ReconciliationItem).where(ReconciliationItem.tenant_id == tenant.id)
+        ).one()
+        assert item.reason == ReviewReason.AMBIGUOUS and item.nosso_numero == "12345"
+        assert by_ext(session, tenant, "S1").status == ReceivableStatus.OPEN
+        assert by_ext(session, tenant, "S2").status == ReceivableStatus.PAID
+
     def test_unreadable_file_is_rejected_whole(self, session: Session, tenant: Tenant) -> None:
         content = cnab240("341", MOVEMENTS)
         with pytest.raises(CnabRejected, match="truncated"):

@@ -398,12 +398,16 @@ class Match:
     candidates: tuple[uuid.UUID, ...] = ()
 
 
+_COLUMNS = (Receivable.id, Receivable.nosso_numero, Receivable.original_amount)
+
+
 class _Matcher:
     """Resolves a file's records to receivables with a few set-wise queries."""
 
     def __init__(self, session: Session, tenant_id: uuid.UUID, records: list[CnabRecord]):
         self.by_external: dict[str, uuid.UUID] = {}
         self.by_key: dict[str, list[uuid.UUID]] = {}
+        self.amounts: dict[uuid.UUID, Decimal] = {}
         numbers = {n for r in records for n in (r.uso_empresa, r.seu_numero) if n}
         for chunk in _chunks(sorted(numbers)):
             for rid, ext in session.execute(
@@ -421,9 +425,7 @@ class _Matcher:
         for chunk in _chunks(sorted(wanted)):
             self._add(
                 session.execute(
-                    select(Receivable.id, Receivable.nosso_numero).where(
-                        Receivable.tenant_id == tenant_id, key.in_(chunk)
-                    )
+                    select(*_COLUMNS).where(Receivable.tenant_id == tenant_id, key.in_(chunk))
                 )
             )
         # "We stored a check digit the bank's field lacks" cannot use the index: asked only for
@@ -436,7 +438,7 @@ class _Matcher:
         for chunk in _chunks(rest):
             self._add(
                 session.execute(
-                    select(Receivable.id, Receivable.nosso_numero).where(
+                    select(*_COLUMNS).where(
                         Receivable.tenant_id == tenant_id,
                         Receivable.nosso_numero.is_not(None),
                         without_last.in_(chunk),
@@ -445,7 +447,8 @@ class _Matcher:
             )
 
     def _add(self, rows: Any) -> None:
-        for rid, stored in rows:
+        for rid, stored, amount in rows:
+            self.amounts[rid] = amount
             ids = self.by_key.setdefault(normalize_nosso_numero(stored), [])
             if rid not in ids:
                 ids.append(rid)
@@ -481,6 +484,20 @@ class _Matcher:
                     candidates=(company, found[0]),
                 )
             return Match(company, method="company_number", candidates=(company,))
+        # Sequential nosso números make "1234" + a digit look like "12345": a match that needs
+        # the check digit dropped is applied only when the título's value agrees.
+        if (
+            len(found) == 1
+            and method == "nosso_numero_dv"
+            and (record.valor_titulo is None or self.amounts.get(found[0]) != record.valor_titulo)
+        ):
+            return Match(
+                None,
+                reason=ReviewReason.AMBIGUOUS,
+                detail="o nosso número só confere sem o dígito verificador e o valor do "
+                "título não confere",
+                candidates=(found[0],),
+            )
         if len(found) == 1:
             return Match(found[0], method=method, candidates=(found[0],))
         if found:

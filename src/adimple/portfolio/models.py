@@ -188,6 +188,7 @@ class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
         # estornos, broken agreements) besides the newly overdue ones.
         Index("ix_receivable_tenant_updated", "tenant_id", "updated_at"),
         Index("ix_receivable_tenant_nosso_key", "tenant_id", text(NOSSO_NUMERO_KEY_SQL)),
+        Index("ix_receivable_tenant_pix_txid", "tenant_id", "pix_txid"),  # PIX webhook lookups
         CheckConstraint("original_amount_cents > 0", name="amount_positive"),
         CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
