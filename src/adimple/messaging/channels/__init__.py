@@ -1,0 +1,1 @@
+"""Channel adapters (e-mail, SMS, WhatsApp, letter, sandbox) behind one interface."""
