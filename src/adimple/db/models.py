@@ -14,7 +14,9 @@ from adimple.cadence.models import (
 )
 from adimple.charges.models import CollectionPolicy, IndexValue
 from adimple.db.base import Base
+from adimple.messaging.channels.models import ChannelConfig
 from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
+from adimple.messaging.template_models import MessageTemplate, ToneTerm
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
 from adimple.tenancy.models import ApiKey, Tenant
 
@@ -26,6 +28,7 @@ __all__ = [
     "CadenceStep",
     "CadenceVersion",
     "CaseEvent",
+    "ChannelConfig",
     "ChannelOptOut",
     "CollectionCase",
     "CollectionPolicy",
@@ -35,6 +38,7 @@ __all__ = [
     "Customer",
     "CycleRun",
     "IndexValue",
+    "MessageTemplate",
     "OutboxMessage",
     "OutboxReceivable",
     "Payment",
@@ -42,4 +46,5 @@ __all__ = [
     "Segment",
     "Task",
     "Tenant",
+    "ToneTerm",
 ]
