@@ -14,6 +14,7 @@ from rich.table import Table
 from adimple.charges import cli as charges_cli
 from adimple.kit.console import die, print_json
 from adimple.kit.errors import DomainError, ValidationFailed
+from adimple.messaging import cli as messaging_cli
 from adimple.payments import cli as payments_cli
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 payments_cli.register(app)
 charges_cli.register(app)
+messaging_cli.register(app)
 
 err = Console(stderr=True)
 out = Console()

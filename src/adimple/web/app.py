@@ -11,6 +11,8 @@ from adimple.web import problems
 
 def create_app(engine: Engine | None = None) -> FastAPI:
     from adimple.charges.api import router as policy_router
+    from adimple.messaging.inbound_api import pages as messaging_pages
+    from adimple.messaging.inbound_api import router as messaging_router
     from adimple.portfolio.api import router as portfolio_router
 
     app = FastAPI(
@@ -24,8 +26,10 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     app.state.session_factory = session_factory(engine or get_engine())
     problems.install(app)
-    for router in (portfolio_router, policy_router):
+    for router in (portfolio_router, policy_router, messaging_router):
         app.include_router(router, prefix="/api/v1", responses=problems.PROBLEM_RESPONSES)
+
+    app.include_router(messaging_pages)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict[str, str]:
