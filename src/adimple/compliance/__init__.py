@@ -1,0 +1,1 @@
+"""Compliance guards every contact passes, at planning time and again at send time."""
