@@ -68,6 +68,9 @@ def worker_command(
     worker_id: Annotated[
         str | None, typer.Option(help="Name in claimed_by (default host:pid).")
     ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Send only this tenant's messages (slug).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every batch.")] = False,
 ) -> None:
     """Dispatcher: sends due outbox messages through the channels (several may run at once)."""
@@ -92,7 +95,20 @@ def worker_command(
         rates = parse_rate_limits(rate_limit if rate_limit is not None else settings.rate_limits)
     except ValueError as exc:
         die(str(exc))
+    prepare_database()
+    tenant_id = None
+    if tenant is not None:
+        from adimple.db.engine import unit_of_work
+        from adimple.kit.errors import DomainError
+        from adimple.tenancy import service as tenancy
+
+        try:
+            with unit_of_work() as session:
+                tenant_id = tenancy.get_tenant_by_slug(session, tenant).id
+        except DomainError as exc:
+            die(exc.detail)
     config = DispatchConfig(
+        tenant_id=tenant_id,
         batch=batch or settings.batch,
         lease_seconds=lease or settings.lease,
         max_attempts=max_attempts or settings.max_attempts,
@@ -106,7 +122,6 @@ def worker_command(
     clock = utcnow
     if as_of is not None:
         clock = shifted_clock(as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
-    prepare_database()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -148,6 +163,7 @@ def outbox_list(
 
     from adimple.cli import prepare_database
     from adimple.db.engine import unit_of_work
+    from adimple.kit.errors import DomainError
     from adimple.messaging.models import OutboxMessage, OutboxStatus
     from adimple.portfolio.models import Channel
     from adimple.tenancy import service as tenancy
@@ -165,8 +181,8 @@ def outbox_list(
         if tenant is not None:
             try:
                 row = tenancy.get_tenant_by_slug(session, tenant)
-            except Exception as exc:
-                die(str(getattr(exc, "detail", exc)))
+            except DomainError as exc:
+                die(exc.detail)
             query = query.where(OutboxMessage.tenant_id == row.id)
         messages = session.scalars(query.limit(limit)).all()
         print_json([_summary(m) for m in messages])

@@ -39,8 +39,10 @@ from sqlalchemy import and_, case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adimple.audit import service as audit
+from adimple.cadence.models import SuppressionReason
 from adimple.db import dialect
 from adimple.db.base import utcnow
+from adimple.kit.errors import DomainError
 from adimple.messaging.models import OutboxMessage, OutboxStatus
 from adimple.portfolio.models import Channel, ContactPoint
 
@@ -70,6 +72,7 @@ class DispatchConfig:
     send_timeout_seconds: float = 30.0
     rate_limits: Mapping[str, float] = field(default_factory=dict)  # adapter name → msgs/s
     adapter_ttl_seconds: float = 60.0
+    tenant_id: uuid.UUID | None = None  # claim only this tenant's rows
 
 
 @dataclass
@@ -125,6 +128,7 @@ def claim_due(
     limit: int,
     lease: timedelta,
     max_attempts: int,
+    tenant_id: uuid.UUID | None = None,
 ) -> Claim:
     """Takes up to ``limit`` due rows for ``worker_id`` (the caller commits).
 
@@ -133,9 +137,11 @@ def claim_due(
     worker every time ends ``failed`` after ``max_attempts`` instead of looping forever.
     Then ``queued`` rows in due order (the ``(status, next_attempt_at)`` index serves it).
     PostgreSQL locks with ``FOR UPDATE SKIP LOCKED``; SQLite is inside ``BEGIN IMMEDIATE``.
+    ``tenant_id`` limits the claim to one tenant (a worker dedicated to a large creditor).
     """
     conn = session.connection()
     lease_until = now + lease
+    scope = [OutboxMessage.tenant_id == tenant_id] if tenant_id is not None else []
     expired_rows = session.execute(
         dialect.lock_for_claim(
             conn,
@@ -143,6 +149,7 @@ def claim_due(
             .where(
                 OutboxMessage.status == OutboxStatus.SENDING,
                 OutboxMessage.lease_until < now,
+                *scope,
             )
             .order_by(OutboxMessage.next_attempt_at)
             .limit(limit),
@@ -179,6 +186,7 @@ def claim_due(
                     .where(
                         OutboxMessage.status == OutboxStatus.QUEUED,
                         OutboxMessage.next_attempt_at <= now,
+                        *scope,
                     )
                     .order_by(OutboxMessage.next_attempt_at)
                     .limit(room),
@@ -413,6 +421,7 @@ class Dispatcher:
                 limit=self.config.batch,
                 lease=self.lease,
                 max_attempts=self.config.max_attempts,
+                tenant_id=self.config.tenant_id,
             )
             session.commit()
         self.stats.claimed += len(claim.ids)
@@ -490,7 +499,7 @@ class Dispatcher:
 
     def _prepare(self, message_id: uuid.UUID) -> _Prepared | None:
         from adimple.compliance import service as compliance
-        from adimple.messaging.render import RenderError, render_outbox_message
+        from adimple.messaging.render import NothingToCollect, RenderError, render_outbox_message
 
         now = self.clock()
         with self.sessions() as session:
@@ -506,12 +515,7 @@ class Dispatcher:
                 return None
             decision = compliance.check_before_send(session, message, now=now)
             if decision.reason is not None:
-                message.status = OutboxStatus.CANCELLED
-                message.cancel_reason = decision.reason.value
-                message.lease_until = None
-                compliance.record_suppression(session, message, decision.reason, now=now)
-                session.commit()
-                self.stats.cancelled += 1
+                self._cancel(session, message, decision.reason, now)
                 return None
             if not decision.send:
                 # Outside the debtor's contact window or over a frequency cap: try again when
@@ -531,7 +535,12 @@ class Dispatcher:
                 return None
             try:
                 outgoing = render_outbox_message(session, message, now=now)
-            except RenderError as exc:
+            except NothingToCollect:
+                # Everything it was about was settled after the guards looked (a race with a
+                # payment): nothing to say any more.
+                self._cancel(session, message, SuppressionReason.PAID, now)
+                return None
+            except (RenderError, DomainError) as exc:
                 # A template or data problem: retrying would render the same thing.
                 self._fail(session, message, f"render: {exc}", now)
                 return None
@@ -546,6 +555,19 @@ class Dispatcher:
             # End the transaction before the network call (on SQLite it holds the write lock).
             session.commit()
             return prepared
+
+    def _cancel(
+        self, session: Session, message: OutboxMessage, reason: SuppressionReason, now: datetime
+    ) -> None:
+        from adimple.compliance import service as compliance
+
+        message.status = OutboxStatus.CANCELLED
+        message.cancel_reason = reason.value
+        message.lease_until = None
+        message.updated_at = now
+        compliance.record_suppression(session, message, reason, now=now)
+        session.commit()
+        self.stats.cancelled += 1
 
     def _fail(self, session: Session, message: OutboxMessage, error: str, now: datetime) -> None:
         message.status = OutboxStatus.FAILED
