@@ -688,7 +688,7 @@ def _payment_block(
     (or ``pix_payload``), ``linha_digitavel``, ``due_date`` and ``amount``; None = no block.
     """
     try:
-        from adimple.payments.billing import service as billing  # type: ignore[attr-defined]
+        from adimple.payments.billing import service as billing
     except ImportError:
         return None
     function = getattr(billing, "payment_instructions", None)
