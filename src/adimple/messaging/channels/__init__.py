@@ -110,11 +110,13 @@ SETTINGS_MODELS: dict[ProviderKind, type[BaseModel]] = {
     ProviderKind.SANDBOX: DirectorySettings,
 }
 # Secret names each provider needs (stored apart, never returned by the API).
+# ``webhook_secret``: what the provider signs its delivery webhooks with (read by
+# messaging/inbound.py; falls back to ADIMPLE_WEBHOOK_SECRET).
 SECRETS: dict[ProviderKind, tuple[str, ...]] = {
-    ProviderKind.SMTP: ("password",),
-    ProviderKind.GENERIC_HTTP: ("token",),
-    ProviderKind.WHATSAPP_CLOUD: ("access_token",),
-    ProviderKind.ZENVIA: ("token",),
+    ProviderKind.SMTP: ("password", "webhook_secret"),
+    ProviderKind.GENERIC_HTTP: ("token", "webhook_secret"),
+    ProviderKind.WHATSAPP_CLOUD: ("access_token", "webhook_secret"),
+    ProviderKind.ZENVIA: ("token", "webhook_secret"),
     ProviderKind.LETTER: (),
     ProviderKind.SANDBOX: (),
 }
