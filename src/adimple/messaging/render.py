@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -85,8 +88,15 @@ def _data(value: date | datetime) -> str:
     return short_date(value.date() if isinstance(value, datetime) else value)
 
 
+@lru_cache(maxsize=8192)
+def _brl_cached(value: Decimal) -> str:
+    return brl(value)
+
+
 def _brl(value: Decimal | int | str) -> str:
-    return brl(Decimal(value))
+    # Babel's currency formatting is the single most expensive call in a render (~40 per
+    # e-mail); amounts repeat a lot across a portfolio, so a bounded cache pays.
+    return _brl_cached(Decimal(value))
 
 
 def _environment(*, autoescape: bool) -> SandboxedEnvironment:
@@ -132,6 +142,57 @@ def syntax_error(text: str, *, expression: bool = False) -> tuple[int | None, st
     except TemplateSyntaxError as exc:
         return exc.lineno, f"erro de sintaxe no modelo: {exc.message}"
     return None
+
+
+# --- per-process caches ----------------------------------------------------------------------
+
+CACHE_SECONDS = 60.0
+_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+_cache_lock = threading.Lock()
+
+
+def clear_caches() -> None:
+    """Drops the cached index series and templates (tests; after an index import)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _cached(key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+    """``load()`` at most once per ``CACHE_SECONDS`` per key (per process)."""
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    value = load()
+    with _cache_lock:
+        _cache[key] = (now + CACHE_SECONDS, value)
+    return value
+
+
+def _index_book(session: Session) -> IndexBook:
+    from adimple.charges.service import load_index_book
+
+    # Index values change once a month (an import); re-reading four series per message is
+    # waste. A new import is seen within CACHE_SECONDS.
+    return _cached(("index_book", id(session.get_bind())), lambda: load_index_book(session))
+
+
+def _template(
+    session: Session, *, tenant_id: uuid.UUID, name: str, channel: Channel
+) -> TemplateSpec:
+    # A template saved in another process applies within CACHE_SECONDS; one saved in this
+    # process drops its tenant's entries at once (templates.save_template).
+    key = ("template", id(session.get_bind()), tenant_id, name, channel)
+    return _cached(
+        key, lambda: get_template(session, tenant_id=tenant_id, name=name, channel=channel)
+    )
+
+
+def forget_tenant_templates(tenant_id: uuid.UUID) -> None:
+    with _cache_lock:
+        for key in [k for k in _cache if k[0] == "template" and k[2] == tenant_id]:
+            del _cache[key]
 
 
 # --- context ---------------------------------------------------------------------------------
@@ -329,8 +390,8 @@ def build_context(
         portal_url=portal,
         optout_url=opt_url,
         optout_instruction=instruction,
-        total=brl(total),
-        item_totals=tuple(brl(line.total) for line in lines),
+        total=_brl(total),
+        item_totals=tuple(_brl(line.total) for line in lines),
     )
     return context, facts
 
@@ -672,6 +733,10 @@ def _offers(quotes: list[Quote], *, policy: Policy, today: date) -> list[dict[st
     ]
 
 
+def _uses_offers(spec: TemplateSpec) -> bool:
+    return any("ofertas" in (part or "") for part in (spec.body, spec.html, *spec.whatsapp_params))
+
+
 def _payment_block(
     session: Session,
     *,
@@ -785,16 +850,16 @@ def _render_for(
     now: datetime,
     recipient_address: str | None,
 ) -> tuple[Rendered, TemplateSpec]:
-    from adimple.charges.service import get_active_policy, load_index_book
+    from adimple.charges.service import get_active_policy
 
     check_creditor(tenant)
-    spec = get_template(session, tenant_id=tenant.id, name=template_name, channel=channel)
+    spec = _template(session, tenant_id=tenant.id, name=template_name, channel=channel)
     today = local_today(tenant, now)
     policy = get_active_policy(session, tenant_id=tenant.id)
     lines, quotes = debt_lines(
         receivables,
         policy=policy,
-        book=load_index_book(session),
+        book=_index_book(session),
         consumer=customer.is_consumer,
         today=today,
     )
@@ -815,7 +880,8 @@ def _render_for(
             total=total,
             today=today,
         ),
-        offers=_offers(quotes, policy=policy, today=today),
+        # Building every plan costs a quarter of a render: only when the template shows them.
+        offers=_offers(quotes, policy=policy, today=today) if _uses_offers(spec) else [],
         bureau_eligible_on=_bureau_eligible_on(session, tenant_id=tenant.id, receivable_ids=ids),
         recipient_address=recipient_address,
     )

@@ -259,6 +259,7 @@ def save_template(
 
     Raises :class:`ValidationFailed` (422) listing each problem with its field and line.
     """
+    from adimple.messaging import render
     from adimple.tenancy.models import Tenant
 
     channel = Channel(channel)
@@ -321,4 +322,5 @@ def save_template(
         entity_id=row.id,
         data={"name": name, "channel": channel.value, "version": row.version},
     )
+    render.forget_tenant_templates(tenant_id)
     return _spec_from_row(row)
