@@ -428,6 +428,8 @@ def _render_source(source: str, context: dict[str, Any], *, autoescape: bool, pa
         ) from None
     except TemplateError as exc:
         raise RenderError(f"{part}: {exc.message or exc}", field=part) from None
+    except Exception as exc:  # tenant-written code: 1/0, int("x")… is the template's fault
+        raise RenderError(f"{part}: erro ao montar a mensagem: {exc}", field=part) from None
 
 
 def render_spec(spec: TemplateSpec, context: dict[str, Any], facts: Facts) -> Rendered:
@@ -447,6 +449,11 @@ def render_spec(spec: TemplateSpec, context: dict[str, Any], facts: Facts) -> Re
             except TemplateError as exc:
                 raise RenderError(
                     f"whatsapp_params[{index}] ({expr}): {exc.message or exc}",
+                    field=f"whatsapp_params[{index}]",
+                ) from None
+            except Exception as exc:
+                raise RenderError(
+                    f"whatsapp_params[{index}] ({expr}): {exc}",
                     field=f"whatsapp_params[{index}]",
                 ) from None
 

@@ -98,3 +98,33 @@ def tenant_terms(session: Session, *, tenant_id: uuid.UUID) -> list[str]:
             select(ToneTerm.term).where(ToneTerm.tenant_id == tenant_id).order_by(ToneTerm.term)
         )
     )
+
+
+def set_tenant_terms(
+    session: Session, *, tenant_id: uuid.UUID, terms: Iterable[str], actor: str
+) -> list[str]:
+    """Replaces the tenant's extra terms (audited); returns them sorted."""
+    from adimple.audit import service as audit
+    from adimple.db.base import utcnow
+    from adimple.messaging.template_models import ToneTerm
+
+    wanted = sorted({t.strip() for t in terms if t.strip()})
+    for row in session.scalars(select(ToneTerm).where(ToneTerm.tenant_id == tenant_id)):
+        session.delete(row)
+    session.flush()
+    now = utcnow()
+    session.add_all(
+        ToneTerm(tenant_id=tenant_id, term=term, created_by=actor, created_at=now)
+        for term in wanted
+    )
+    session.flush()
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="tone_terms.saved",
+        entity_type="tone_term",
+        entity_id=tenant_id,
+        data={"terms": wanted},
+    )
+    return wanted

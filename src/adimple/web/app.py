@@ -11,6 +11,7 @@ from adimple.web import problems
 
 def create_app(engine: Engine | None = None) -> FastAPI:
     from adimple.charges.api import router as policy_router
+    from adimple.messaging.api import router as templates_router
     from adimple.messaging.inbound_api import pages as messaging_pages
     from adimple.messaging.inbound_api import router as messaging_router
     from adimple.portfolio.api import router as portfolio_router
@@ -26,7 +27,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     app.state.session_factory = session_factory(engine or get_engine())
     problems.install(app)
-    for router in (portfolio_router, policy_router, messaging_router):
+    for router in (portfolio_router, policy_router, messaging_router, templates_router):
         app.include_router(router, prefix="/api/v1", responses=problems.PROBLEM_RESPONSES)
 
     app.include_router(messaging_pages)
