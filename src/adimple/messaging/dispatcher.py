@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 AdapterFactory = Callable[[Session, uuid.UUID], "Mapping[Channel, ChannelAdapter]"]
 
-# A lease is renewed when less than the send timeout plus this margin is left on it.
+# A lease is renewed when less than the send timeout plus this margin (at most a quarter of
+# the lease) is left on it.
 LEASE_MARGIN_SECONDS = 5.0
 SUBJECT_LENGTH = 300  # outbox_message.subject is VARCHAR(300)
 ERROR_LENGTH = 2000
@@ -430,7 +431,8 @@ class Dispatcher:
         lease_until = claim.lease_until
         try:
             while remaining and not self.stop.is_set():
-                needed = timedelta(seconds=self.config.send_timeout_seconds + LEASE_MARGIN_SECONDS)
+                margin = min(LEASE_MARGIN_SECONDS, self.config.lease_seconds / 4)
+                needed = timedelta(seconds=self.config.send_timeout_seconds + margin)
                 if lease_until - self.clock() < needed:
                     remaining, lease_until = self._renew(remaining)
                     if not remaining:
