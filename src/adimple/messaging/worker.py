@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import socket
 import threading
 import time
@@ -71,6 +72,11 @@ def parse_rate_limits(text: str) -> dict[str, float]:
     return limits
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def make_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -94,6 +100,7 @@ class WorkerResult:
             **self.stats.as_dict(),
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
         }
 
 
