@@ -166,7 +166,11 @@ def seed_outbox(
                     }
                 )
                 links.append(
-                    {"tenant_id": tenant_id, "outbox_id": message_id, "receivable_id": receivable_id}
+                    {
+                        "tenant_id": tenant_id,
+                        "outbox_id": message_id,
+                        "receivable_id": receivable_id,
+                    }
                 )
             for model, rows in (
                 (Customer, customers),
@@ -214,6 +218,8 @@ if kind == "email":
     sys.stdin.readline()
     controller.stop()
 else:
+    import socketserver
+    socketserver.StreamRequestHandler.disable_nagle_algorithm = True  # TEMP
     from adimple.messaging.testing import running_http_provider
     with running_http_provider() as http:
         print(json.dumps({"url": http.url}), flush=True)
