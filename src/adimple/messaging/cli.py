@@ -128,24 +128,27 @@ def worker_command(
         logging.getLogger(__name__).warning("signal %d: finishing the message in flight", signum)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def on_batch(stats: DispatchStats) -> None:
         if verbose:
             logging.getLogger(__name__).info("%s", stats.as_dict())
 
-    result = run_worker(
-        get_engine(),
-        config=config,
-        concurrency=concurrency or settings.concurrency,
-        once=once,
-        poll=poll or settings.poll,
-        worker_id=worker_id,
-        clock=clock,
-        stop=stop,
-        on_batch=on_batch,
-    )
+    try:
+        result = run_worker(
+            get_engine(),
+            config=config,
+            concurrency=concurrency or settings.concurrency,
+            once=once,
+            poll=poll or settings.poll,
+            worker_id=worker_id,
+            clock=clock,
+            stop=stop,
+            on_batch=on_batch,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print_json(result.as_dict())
     if result.errors and once:
         raise typer.Exit(1)
