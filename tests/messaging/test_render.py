@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from render_helpers import NOW, TODAY, customer_with_debt, outbox_for
 from sqlalchemy.orm import Session
 
@@ -18,6 +20,7 @@ from adimple.messaging.render import (
     NothingToCollect,
     RenderError,
     clear_caches,
+    fast_brl,
     preview,
     render_outbox_message,
 )
@@ -204,3 +207,22 @@ class TestPreview:
         assert rendered.sms is not None and rendered.sms.encoding.value == "gsm7"
         assert rendered.sms_text is not None and "Comercio" not in rendered.sms_text
         assert rendered.total == _expected_total("250.00", date(2026, 11, 2))
+
+
+class TestFastBrl:
+    @given(
+        st.decimals(
+            min_value=Decimal("-99999999999.99"),
+            max_value=Decimal("99999999999.99"),
+            places=2,
+            allow_nan=False,
+            allow_infinity=False,
+        )
+    )
+    def test_same_as_babel(self, value: Decimal) -> None:
+        assert fast_brl(value) == brl(value)
+
+    def test_examples(self) -> None:
+        assert fast_brl(Decimal("1234.5")) == "R$\xa01.234,50"
+        assert fast_brl(Decimal("0")) == "R$\xa00,00"
+        assert fast_brl(Decimal("-3.10")) == "-R$\xa03,10"
