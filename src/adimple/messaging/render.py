@@ -352,7 +352,7 @@ def build_context(
     channel: Channel,
     lines: list[DebtLine],
     today: date,
-    payment: dict[str, Any] | None = None,
+    payments: list[dict[str, Any]] | None = None,
     offers: list[dict[str, Any]] | None = None,
     bureau_eligible_on: date | None = None,
     recipient_address: str | None = None,
@@ -406,7 +406,8 @@ def build_context(
         "portal_url": portal,
         "optout_url": opt_url,
         "optout_instrucao": instruction,
-        "pagamento": payment,
+        "pagamentos": payments or [],
+        "pagamento": payments[0] if payments and len(payments) == 1 else None,
         "ofertas": offers or [],
         "atualizacao_pendente": pending,
         "aviso_atualizacao": PENDING_UPDATE_NOTICE
@@ -513,9 +514,10 @@ def render_spec(spec: TemplateSpec, context: dict[str, Any], facts: Facts) -> Re
             layout_context = dict(context)
             layout_context["content"] = Markup(html_out)
             layout_context["subject"] = subject or ""
-            payment = context.get("pagamento")
-            if payment and payment.get("qr_svg"):
-                layout_context["pagamento"] = {**payment, "qr_svg": Markup(payment["qr_svg"])}
+            layout_context["pagamentos"] = [
+                {**p, "qr_svg": Markup(p["qr_svg"]) if p.get("qr_svg") else None}
+                for p in context.get("pagamentos") or []
+            ]
             html_out = str(_letter_layout().render(layout_context))
     rendered = Rendered(
         channel=channel,
@@ -652,6 +654,24 @@ def check_with_sample(spec: TemplateSpec, *, tenant: Any) -> Rendered:
             }
         ],
         recipient_address="Rua das Flores, 10\n01000-000 São Paulo/SP",
+        payments=[
+            {
+                "descricao": "Contrato 4471, parcela 2/10",
+                "pix_copia_e_cola": "00020101021226830014br.gov.bcb.pix2561pix.example/cobv/x",
+                "linha_digitavel": "00190.00009 01234.567004 00000.001230 1 10000000025908",
+                "vencimento": today,
+                "valor": Decimal("259.08"),
+                "qr_svg": None,
+            },
+            {
+                "descricao": "Contrato 4471, parcela 3/10",
+                "pix_copia_e_cola": "",
+                "linha_digitavel": "00190.00009 01234.567004 00000.001231 8 10000000025542",
+                "vencimento": today,
+                "valor": Decimal("255.42"),
+                "qr_svg": None,
+            },
+        ],
     )
     return render_spec(spec, context, facts)
 
@@ -804,58 +824,63 @@ def _billing_function() -> Callable[..., Any] | None:
     return function
 
 
-def _payment_block(
+MAX_PAYMENT_BLOCKS = 6  # a letter or e-mail lists at most this many títulos' codes
+
+
+def _payment_blocks(
     session: Session,
     *,
     tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    receivable_ids: list[uuid.UUID],
-    total: Decimal,
+    lines: list[DebtLine],
     today: date,
-) -> dict[str, Any] | None:
-    """PIX/boleto data from ``adimple.payments.billing.service`` when that module exists.
+) -> list[dict[str, Any]]:
+    """PIX/boleto for each título, from ``adimple.payments.billing.service`` when it exists.
 
-    Expected (branch ``pix``): ``payment_instructions(session, *, tenant_id, customer_id,
-    receivable_ids, amount, as_of)`` returning a mapping or object with ``pix_copia_e_cola``
-    (or ``pix_payload``), ``linha_digitavel``, ``due_date`` and ``amount``; None = no block.
+    That service (branch ``pix``) issues one charge per título:
+    ``payment_instructions(session, *, tenant_id, receivable_id, as_of) -> PaymentInstructions``
+    (``amount``, ``due_date``, ``boleto.linha_digitavel``, ``pix.br_code``) and raises a
+    DomainError (e.g. billing not configured, PSP unavailable): then there is no block and the
+    message still goes out, pointing to the portal.
     """
     function = _billing_function()
     if function is None:
-        return None
-    try:
-        result = function(
-            session,
-            tenant_id=tenant_id,
-            customer_id=customer_id,
-            receivable_ids=receivable_ids,
-            amount=total,
-            as_of=today,
+        return []
+    blocks: list[dict[str, Any]] = []
+    for line in lines[:MAX_PAYMENT_BLOCKS]:
+        if line.receivable_id is None:
+            continue
+        try:
+            result = function(
+                session, tenant_id=tenant_id, receivable_id=line.receivable_id, as_of=today
+            )
+        except DomainError:
+            return []  # not configured or the PSP is down: the same for every título
+        boleto = getattr(result, "boleto", None)
+        pix = getattr(result, "pix", None)
+        br_code = getattr(pix, "br_code", None) or ""
+        linha = getattr(boleto, "linha_digitavel", None) or ""
+        if not br_code and not linha:
+            continue
+        qr_svg = None
+        if br_code:
+            from adimple.payments.pix.qr import qr_svg_inline
+
+            qr_svg = qr_svg_inline(br_code, scale=3, border=1)
+        if linha:
+            from adimple.payments.boleto.codec import format_linha
+
+            linha = format_linha(linha)
+        blocks.append(
+            {
+                "descricao": line.descricao,
+                "pix_copia_e_cola": br_code,
+                "linha_digitavel": linha,
+                "vencimento": getattr(result, "due_date", None),
+                "valor": getattr(result, "amount", None),
+                "qr_svg": qr_svg,
+            }
         )
-    except DomainError:
-        return None  # the message still goes out, pointing to the portal
-    if result is None:
-        return None
-
-    def get(*names: str) -> Any:
-        for name in names:
-            value = result.get(name) if isinstance(result, dict) else getattr(result, name, None)
-            if value:
-                return value
-        return None
-
-    pix = get("pix_copia_e_cola", "pix_payload", "payload")
-    qr_svg = None
-    if pix:
-        from adimple.payments.pix.qr import qr_svg_inline
-
-        qr_svg = qr_svg_inline(pix, scale=3, border=1)
-    return {
-        "pix_copia_e_cola": pix or "",
-        "linha_digitavel": get("linha_digitavel") or "",
-        "vencimento": get("due_date", "vencimento"),
-        "valor": get("amount", "valor"),
-        "qr_svg": qr_svg,
-    }
+    return blocks
 
 
 def _bureau_eligible_on(
@@ -913,6 +938,7 @@ def _render_for(
     receivables: list[Receivable],
     now: datetime,
     recipient_address: str | None,
+    issue_payment: bool,
 ) -> tuple[Rendered, TemplateSpec]:
     check_creditor(tenant)
     spec = _template(session, tenant_id=tenant.id, name=template_name, channel=channel)
@@ -928,7 +954,6 @@ def _render_for(
         pricing=pricing,
     )
     ids = [r.id for r in receivables]
-    total = sum((line.total for line in lines), ZERO)
     context, facts = build_context(
         tenant,
         customer_id=customer.id,
@@ -936,14 +961,9 @@ def _render_for(
         channel=channel,
         lines=lines,
         today=today,
-        payment=_payment_block(
-            session,
-            tenant_id=tenant.id,
-            customer_id=customer.id,
-            receivable_ids=ids,
-            total=total,
-            today=today,
-        ),
+        payments=_payment_blocks(session, tenant_id=tenant.id, lines=lines, today=today)
+        if issue_payment
+        else [],
         # Building every plan costs a quarter of a render: only when the template shows them.
         offers=_offers(quotes, policy=policy, today=today) if _uses(spec, "ofertas") else [],
         bureau_eligible_on=_bureau_eligible_on(session, tenant_id=tenant.id, receivable_ids=ids)
@@ -995,6 +1015,7 @@ def render_outbox_message(
         receivables=receivables,
         now=now,
         recipient_address=message.address,
+        issue_payment=True,
     )
     headers: dict[str, str] = {}
     if channel is Channel.EMAIL:
@@ -1067,5 +1088,6 @@ def preview(
         receivables=receivables,
         now=now or datetime.now(UTC),
         recipient_address=None,
+        issue_payment=False,  # a preview must not issue boletos or PIX charges
     )
     return rendered
