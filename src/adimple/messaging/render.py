@@ -660,7 +660,7 @@ def check_with_sample(spec: TemplateSpec, *, tenant: Any) -> Rendered:
                 "pix_copia_e_cola": "00020101021226830014br.gov.bcb.pix2561pix.example/cobv/x",
                 "linha_digitavel": "00190.00009 01234.567004 00000.001230 1 10000000025908",
                 "vencimento": today,
-                "valor": Decimal("259.08"),
+                "valor": Decimal("259.33"),  # due in a few days: not the same as today
                 "qr_svg": None,
             },
             {
@@ -668,7 +668,7 @@ def check_with_sample(spec: TemplateSpec, *, tenant: Any) -> Rendered:
                 "pix_copia_e_cola": "",
                 "linha_digitavel": "00190.00009 01234.567004 00000.001231 8 10000000025542",
                 "vencimento": today,
-                "valor": Decimal("255.42"),
+                "valor": Decimal("255.67"),
                 "qr_svg": None,
             },
         ],
