@@ -15,6 +15,7 @@ from adimple.charges import cli as charges_cli
 from adimple.kit.console import die, print_json
 from adimple.kit.errors import DomainError, ValidationFailed
 from adimple.messaging import cli as messaging_cli
+from adimple.messaging import templates_cli
 from adimple.payments import cli as payments_cli
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.add_typer(apikey_app, name="apikey")
 payments_cli.register(app)
 charges_cli.register(app)
 messaging_cli.register(app)
+templates_cli.register(app)
 
 err = Console(stderr=True)
 out = Console()
