@@ -183,6 +183,27 @@ class TestRenderOutboxMessage:
         assert "10 dias" in out.html and "03/12/2026" in out.html  # today + 10 days
         assert "Rua das Flores, 10, ap. 3" in out.html
 
+    def test_html_escapes_what_comes_from_data(self, session: Session, tenant: Tenant) -> None:
+        customer, receivables = customer_with_debt(
+            session, tenant, name="Maria <script>alert(1)</script> & Cia"
+        )
+        message = outbox_for(
+            session, tenant, customer, receivables, channel=Channel.EMAIL, template="aviso_atraso"
+        )
+        out = render_outbox_message(session, message, now=NOW)
+        assert out.html is not None
+        assert "<script>" not in out.html and "&lt;script&gt;" not in out.html  # first name only
+        letter = outbox_for(
+            session,
+            tenant,
+            customer,
+            receivables,
+            channel=Channel.LETTER,
+            template="carta_cobranca",
+        )
+        html = render_outbox_message(session, letter, now=NOW).html or ""
+        assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Cia" in html
+
     def test_phone_channel_is_not_a_message(self, session: Session, tenant: Tenant) -> None:
         customer, receivables = customer_with_debt(session, tenant)
         message = outbox_for(

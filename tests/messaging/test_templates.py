@@ -168,6 +168,28 @@ class TestSaveTemplate:
                     actor="test",
                 )
 
+    @pytest.mark.parametrize(
+        "extra",
+        [
+            "{{ 2 ** 1000 }}",
+            "{{ 'x' * 100000000 }}",
+            "{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}",
+        ],
+    )
+    def test_denial_of_service_templates_are_refused(
+        self, session: Session, tenant: Tenant, extra: str
+    ) -> None:
+        with pytest.raises(ValidationFailed) as error:
+            save_template(
+                session,
+                tenant_id=tenant.id,
+                name="aviso_atraso",
+                channel=Channel.SMS,
+                data={"body": SMS_OK + " " + extra},
+                actor="test",
+            )
+        assert "modelo" in error.value.errors[0].reason
+
     def test_whatsapp_needs_one_expression_per_placeholder(
         self, session: Session, tenant: Tenant
     ) -> None:

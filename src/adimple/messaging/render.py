@@ -39,6 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from sqlalchemy import select
@@ -106,12 +107,44 @@ def _brl(value: Decimal | int | str) -> str:
     return fast_brl(Decimal(value))
 
 
+MAX_TEMPLATE_RANGE = 1_000  # loops over more items than this are not a message
+MAX_REPEAT = 10_000  # "x" * n, [..] * n
+MAX_EXPONENT = 100
+
+
+class _TemplateSandbox(SandboxedEnvironment):
+    """Jinja2's sandbox (no attribute escapes) plus limits on the cheap denials of service a
+    tenant-written template could otherwise trigger: ``9 ** 9 ** 9``, ``"x" * 10 ** 9`` and
+    loops over huge ranges."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        numeric = isinstance(right, int | float | Decimal)
+        if operator == "**" and numeric and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"expoente acima de {MAX_EXPONENT} num modelo")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                repeated = isinstance(seq, str | list | tuple) and isinstance(count, int)
+                if repeated and (count > MAX_REPEAT or len(seq) * count > 1_000_000):
+                    raise SecurityError("repetição grande demais num modelo")
+        return super().call_binop(context, operator, left, right)
+
+
+def _safe_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_TEMPLATE_RANGE:
+        raise SecurityError(f"range() com mais de {MAX_TEMPLATE_RANGE} itens num modelo")
+    return numbers
+
+
 def _environment(*, autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _TemplateSandbox(
         undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=False
     )
     env.filters["brl"] = _brl
     env.filters["data"] = _data
+    env.globals["range"] = _safe_range
     return env
 
 
