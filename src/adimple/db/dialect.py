@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from typing import TypeVarTuple, Unpack
+from typing import TypeVarTuple
 
 import polars as pl
 from sqlalchemy import Connection, Select
@@ -16,7 +16,7 @@ def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def lock_for_claim(conn: Connection, stmt: Select[Unpack[_Ts]]) -> Select[Unpack[_Ts]]:
+def lock_for_claim(conn: Connection, stmt: Select[*_Ts]) -> Select[*_Ts]:
     """Rows a queue consumer takes for itself: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
     concurrent workers each get different rows without waiting on each other. SQLite has no
     row locks; its write transactions begin ``IMMEDIATE`` (see ``db.engine``), so the whole

@@ -42,6 +42,7 @@ from adimple.audit import service as audit
 from adimple.cadence.models import SuppressionReason
 from adimple.db import dialect
 from adimple.db.base import utcnow
+from adimple.db.engine import READ_ONLY_OPTION
 from adimple.kit.errors import DomainError
 from adimple.messaging.models import OutboxMessage, OutboxStatus
 from adimple.portfolio.models import Channel, ContactPoint
@@ -358,6 +359,9 @@ class TimedCaller:
 # --- the sending loop -------------------------------------------------------------------
 
 
+_WRITE_NEEDED = object()  # _prepare's answer: decide again, under the write lock
+
+
 @dataclass(frozen=True)
 class _Prepared:
     message_id: uuid.UUID
@@ -468,12 +472,14 @@ class Dispatcher:
     def process(self, message_id: uuid.UUID) -> None:
         """Guards → render → send → record, for one claimed row. Never raises."""
         try:
-            prepared = self._prepare(message_id)
+            prepared = self._prepare(message_id, read_only=True)
+            if prepared is _WRITE_NEEDED:
+                prepared = self._prepare(message_id, read_only=False)
         except Exception as exc:
             log.exception("outbox %s: could not prepare", message_id)
             self._record_retry(message_id, exc)
             return
-        if prepared is None:
+        if not isinstance(prepared, _Prepared):
             return
         from adimple.messaging.channels.base import PermanentSendError, TransientSendError
 
@@ -499,12 +505,24 @@ class Dispatcher:
             return
         self._record_sent(prepared, result)
 
-    def _prepare(self, message_id: uuid.UUID) -> _Prepared | None:
+    def _prepare(self, message_id: uuid.UUID, *, read_only: bool) -> _Prepared | object | None:
+        """Guards and rendering. Returns what to send, None when the row was decided here
+        (cancelled, rescheduled, failed: committed), or ``_WRITE_NEEDED``.
+
+        On SQLite every transaction takes the single write lock, so the usual case — the row
+        may go — is checked in a read-only (deferred) transaction and two workers render in
+        parallel; a decision that writes is taken again under the write lock
+        (``_WRITE_NEEDED``), since the snapshot it was read from may be stale by then.
+        """
         from adimple.compliance import service as compliance
         from adimple.messaging.render import NothingToCollect, RenderError, render_outbox_message
 
         now = self.clock()
         with self.sessions() as session:
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            read_only = read_only and sqlite
+            if read_only:
+                session.connection(execution_options={READ_ONLY_OPTION: True})
             # The row lock (PostgreSQL) keeps a claimer whose view of our lease is stale off
             # the row while we decide; SQLite is single-writer already.
             message = session.get(OutboxMessage, message_id, with_for_update=True)
@@ -516,6 +534,8 @@ class Dispatcher:
                 self.stats.lost += 1
                 return None
             decision = compliance.check_before_send(session, message, now=now)
+            if read_only and not decision.send:
+                return _WRITE_NEEDED
             if decision.reason is not None:
                 self._cancel(session, message, decision.reason, now)
                 return None
@@ -533,16 +553,22 @@ class Dispatcher:
                 return None
             adapter = self._adapter_for(session, message)
             if adapter is None:
+                if read_only:
+                    return _WRITE_NEEDED
                 self._fail(session, message, f"no adapter configured for {message.channel}", now)
                 return None
             try:
                 outgoing = render_outbox_message(session, message, now=now)
             except NothingToCollect:
+                if read_only:
+                    return _WRITE_NEEDED
                 # Everything it was about was settled after the guards looked (a race with a
                 # payment): nothing to say any more.
                 self._cancel(session, message, SuppressionReason.PAID, now)
                 return None
             except (RenderError, DomainError) as exc:
+                if read_only:
+                    return _WRITE_NEEDED
                 # A template or data problem: retrying would render the same thing.
                 self._fail(session, message, f"render: {exc}", now)
                 return None
