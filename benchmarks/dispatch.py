@@ -218,8 +218,6 @@ if kind == "email":
     sys.stdin.readline()
     controller.stop()
 else:
-    import socketserver
-    socketserver.StreamRequestHandler.disable_nagle_algorithm = True  # TEMP
     from adimple.messaging.testing import running_http_provider
     with running_http_provider() as http:
         print(json.dumps({"url": http.url}), flush=True)
