@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adimple.messaging.models import OutboxMessage, OutboxReceivable
-from adimple.portfolio.models import Channel, ContactKind, Customer, Receivable
+from adimple.portfolio.models import Channel, ContactKind, ContactPoint, Customer, Receivable
 from adimple.tenancy.models import Tenant
 from builders import add_contact, make_customer, make_receivable
 
@@ -57,7 +58,13 @@ def outbox_for(
     template: str,
 ) -> OutboxMessage:
     kind, value = ADDRESSES[channel]
-    point = add_contact(session, customer, kind, value)
+    point = session.scalars(
+        select(ContactPoint).where(
+            ContactPoint.customer_id == customer.id,
+            ContactPoint.kind == kind,
+            ContactPoint.value == value,
+        )
+    ).first() or add_contact(session, customer, kind, value)
     message = OutboxMessage(
         tenant_id=tenant.id,
         customer_id=customer.id,
