@@ -120,6 +120,16 @@ class TestWhatsAppCloud:
             _whatsapp(provider).send(WHATSAPP_MESSAGE)
         assert error.value.address_invalid and error.value.code == "131026"
 
+    def test_a_refused_template_is_permanent_but_the_number_is_fine(
+        self, provider: HttpProvider
+    ) -> None:
+        provider.behave(NUMBER, "rejected")
+        for adapter in (_whatsapp(provider), _zenvia(provider), _generic(provider)):
+            message = WHATSAPP_MESSAGE if adapter.name == "whatsapp_cloud" else SMS
+            with pytest.raises(PermanentSendError) as error:
+                adapter.send(message)
+            assert not error.value.address_invalid, adapter.name
+
     def test_rate_limit_and_server_errors_are_transient(self, provider: HttpProvider) -> None:
         provider.behave(NUMBER, "rate_limit")
         with pytest.raises(TransientSendError):

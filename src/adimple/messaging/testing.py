@@ -256,9 +256,10 @@ class HttpProvider:
         return f"http://{self.host}:{self.port}"
 
     def behave(self, number: str, behaviour: str) -> None:
-        """``invalid`` (400, each API's shape), ``error`` (500), ``rate_limit`` (429),
+        """``invalid`` (400, each API's shape), ``rejected`` (400 about the message, not the
+        number: a WhatsApp template/parameter mismatch), ``error`` (500), ``rate_limit`` (429),
         ``hang`` (no answer for ``hang_seconds``), ``ok`` (back to normal)."""
-        if behaviour not in ("invalid", "error", "rate_limit", "hang", "ok"):
+        if behaviour not in ("invalid", "rejected", "error", "rate_limit", "hang", "ok"):
             raise ValueError(behaviour)
         with self.lock:
             self.behaviours[re.sub(r"\D", "", number)] = behaviour
@@ -300,6 +301,25 @@ def _invalid_body(api: str, number: str) -> dict[str, Any]:
             ],
         }
     return {"error": {"code": "invalid_recipient", "message": f"invalid number {number}"}}
+
+
+def _rejected_body(api: str) -> dict[str, Any]:
+    if api == WHATSAPP:
+        return {
+            "error": {
+                "message": "(#132000) Number of parameters does not match the expected number",
+                "type": "OAuthException",
+                "code": 132000,
+                "fbtrace_id": uuid.uuid4().hex[:20],
+            }
+        }
+    if api == ZENVIA:
+        return {
+            "code": "VALIDATION_ERROR",
+            "message": "Validation error",
+            "details": [{"code": "MAX_LENGTH", "path": "contents.0.text", "message": "too long"}],
+        }
+    return {"error": {"code": "invalid_content", "message": "message refused"}}
 
 
 def _make_handler(provider: HttpProvider) -> type[BaseHTTPRequestHandler]:
@@ -370,6 +390,9 @@ def _make_handler(provider: HttpProvider) -> type[BaseHTTPRequestHandler]:
                 behaviour = "error"
             if behaviour == "invalid":
                 self._reply(400, _invalid_body(api, number))
+                return
+            if behaviour == "rejected":
+                self._reply(400, _rejected_body(api))
                 return
             if behaviour == "error":
                 self._reply(500, {"error": {"code": "server_error", "message": "boom"}})
