@@ -71,6 +71,12 @@ class TestTemplatesApi:
         assert response.status_code == 422
         assert "endereço ausente" in response.json()["errors"][0]["reason"]
 
+    def test_nul_characters_are_refused_not_a_500(self, api: TestClient) -> None:
+        response = api.put("/api/v1/templates/aviso_atraso/sms", json={"body": SMS_OK + "\x00"})
+        assert response.status_code == 422
+        terms = api.put("/api/v1/messaging/tone-terms", json={"terms": ["ab\x00"]})
+        assert terms.status_code == 422
+
     def test_unknown_template_is_404(self, api: TestClient) -> None:
         assert api.get("/api/v1/templates/nao_existe/sms").status_code == 404
 

@@ -211,6 +211,9 @@ def validate_template(
     for field_name, text in parts:
         if not text:
             continue
+        if "\x00" in text:  # PostgreSQL text cannot hold NUL; no template needs one
+            errors.append(FieldError(field_name, "caractere NUL não é permitido"))
+            continue
         errors.extend(
             FieldError(v.field, f"termo proibido '{v.term}' (CDC art. 42/71): {v.excerpt}", v.line)
             for v in check_tone(text, extra_terms=extra, field=field_name)

@@ -109,6 +109,13 @@ def set_tenant_terms(
     from adimple.messaging.template_models import ToneTerm
 
     wanted = sorted({t.strip() for t in terms if t.strip()})
+    if any("\x00" in t or len(t) > MAX_TERM_LENGTH for t in wanted):
+        from adimple.kit.errors import FieldError, ValidationFailed
+
+        raise ValidationFailed(
+            errors=[FieldError("terms", f"até {MAX_TERM_LENGTH} caracteres, sem NUL")],
+            message="termos inválidos",
+        )
     for row in session.scalars(select(ToneTerm).where(ToneTerm.tenant_id == tenant_id)):
         session.delete(row)
     session.flush()
