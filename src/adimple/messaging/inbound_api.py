@@ -65,7 +65,6 @@ _WEBHOOK_BODY: dict[str, Any] = {
         "Statuses never move backwards; replies SAIR/PARAR/STOP opt the sender out."
     ),
     openapi_extra=_WEBHOOK_BODY,
-    responses={401: {"description": "Missing or wrong signature"}},
 )
 def messaging_webhook(
     session: DbSession,
