@@ -1,4 +1,4 @@
-"""Fault test: 10,000 queued messages, two ``adimple worker`` processes SIGKILLed at random
+"""Fault test: 10,000 queued messages, three ``adimple worker`` processes SIGKILLed at random
 points and restarted, on a SQLite file and on PostgreSQL. Afterwards, by the receiving
 server's count, every message arrived, none twice except at most one per kill (the row whose
 provider call was in flight when its worker died), and the outbox says ``sent`` for all.
@@ -140,7 +140,7 @@ def test_kill_nine_loses_nothing_and_duplicates_at_most_one_per_kill(
         tenant_id, slug = seed(own_engine, http, MESSAGES)
         expected = keys(own_engine, tenant_id)
         workers = Workers(own_database, slug, tmp_path)
-        running = dict(workers.start(name) for name in ("a", "b"))
+        running = dict(workers.start(name) for name in ("a", "b", "c"))
         kills = 0
         try:
             while kills < KILLS:
