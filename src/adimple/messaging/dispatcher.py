@@ -543,9 +543,15 @@ class Dispatcher:
                 # Outside the debtor's contact window or over a frequency cap: try again when
                 # allowed. Not an attempt: nothing was sent and nothing failed.
                 message.status = OutboxStatus.QUEUED
-                message.next_attempt_at = decision.not_before or now + backoff_delay(
-                    1, base=self.config.backoff_base_seconds, cap=self.config.backoff_cap_seconds
-                )
+                later = decision.not_before
+                if later is None or later <= now:  # never due again at once: no busy loop
+                    later = now + backoff_delay(
+                        1,
+                        base=self.config.backoff_base_seconds,
+                        cap=self.config.backoff_cap_seconds,
+                        rng=self.rng,
+                    )
+                message.next_attempt_at = later
                 message.lease_until = None
                 message.claimed_by = None
                 session.commit()
