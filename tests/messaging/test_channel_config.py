@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from adimple.kit.errors import ValidationFailed
 from adimple.messaging.channels import adapters_for_tenant
-from adimple.messaging.channels.base import OutgoingMessage
+from adimple.messaging.channels.base import OutgoingMessage, TransientSendError
 from adimple.messaging.channels.config import get_channel, save_channel
 from adimple.messaging.channels.http import WhatsAppCloudAdapter, ZenviaSmsAdapter
 from adimple.messaging.channels.models import ProviderKind
@@ -96,6 +96,18 @@ class TestAdaptersForTenant:
         )
         view = get_channel(session, tenant_id=tenant.id, channel=Channel.WHATSAPP)
         assert view.source == "environment" and view.secrets_set == ["access_token"]
+
+    def test_a_broken_configuration_fails_transiently_instead_of_using_the_sandbox(
+        self, session: Session, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ADIMPLE_CHANNEL_SMS", "{not json")
+        monkeypatch.setenv(
+            "ADIMPLE_CHANNEL_EMAIL", json.dumps({"provider": "smtp", "settings": {"oops": 1}})
+        )
+        adapters = adapters_for_tenant(session, tenant.id)
+        for channel in (Channel.SMS, Channel.EMAIL):
+            with pytest.raises(TransientSendError, match="mal configurado"):
+                adapters[channel].send(MESSAGE)
 
 
 class TestSaveChannel:

@@ -486,8 +486,9 @@ def _plain(text: str) -> str:
 
 
 def _whatsapp_param(value: Any) -> str:
-    # Cloud API text parameters may not hold newlines, tabs or more than 4 spaces in a row.
-    return re.sub(r"\s+", " ", str(value)).strip()
+    # Cloud API text parameters may not hold newlines, tabs or more than 4 spaces in a row,
+    # and may not be empty (an optional value such as the creditor's phone can be).
+    return re.sub(r"\s+", " ", str(value)).strip() or "-"
 
 
 def _render_source(source: str, context: dict[str, Any], *, autoescape: bool, part: str) -> str:

@@ -199,15 +199,43 @@ def env_channel_configs() -> dict[Channel, dict[str, Any]]:
     """``ADIMPLE_CHANNEL_<CHANNEL>`` JSON documents (demo and development defaults)."""
     found: dict[Channel, dict[str, Any]] = {}
     for channel in Channel:
-        raw = os.environ.get(f"ADIMPLE_CHANNEL_{channel.value.upper()}")
-        if raw:
+        name = f"ADIMPLE_CHANNEL_{channel.value.upper()}"
+        raw = os.environ.get(name)
+        if not raw:
+            continue
+        try:
             data = json.loads(raw)
             found[channel] = {
-                "provider": data["provider"],
-                "settings": data.get("settings") or {},
-                "secrets": data.get("secrets") or {},
+                "provider": str(data["provider"]),
+                "settings": dict(data.get("settings") or {}),
+                "secrets": dict(data.get("secrets") or {}),
+            }
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Not the sandbox: a broken setting must not look like "sent".
+            found[channel] = {
+                "provider": "misconfigured",
+                "settings": {},
+                "secrets": {},
+                "error": f"{name}: {exc}",
             }
     return found
+
+
+class MisconfiguredAdapter:
+    """Stands in for an adapter whose configuration cannot be built (bad env JSON, a stored
+    setting a newer version no longer accepts): every send is a transient failure naming the
+    problem, so messages wait for an operator instead of vanishing into the sandbox."""
+
+    name = "misconfigured"
+
+    def __init__(self, channel: Channel, reason: str) -> None:
+        self.channel = channel
+        self.reason = reason
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        raise TransientSendError(
+            f"canal {self.channel.value} mal configurado: {self.reason}", provider=self.name
+        )
 
 
 _CACHE: dict[str, ChannelAdapter] = {}
@@ -229,7 +257,10 @@ def _cached(
     with _CACHE_LOCK:
         adapter = _CACHE.get(key)
         if adapter is None:
-            adapter = build_adapter(channel, provider, settings, secrets, tenant=tenant)
+            try:
+                adapter = build_adapter(channel, provider, settings, secrets, tenant=tenant)
+            except (TypeError, ValueError, KeyError) as exc:
+                adapter = MisconfiguredAdapter(channel, f"{type(exc).__name__}: {exc}")
             _CACHE[key] = adapter
         return adapter
 
@@ -248,6 +279,9 @@ def adapters_for_tenant(session: Session, tenant_id: uuid.UUID) -> dict[Channel,
         row = rows.get(channel)
         if row is not None:
             provider, settings, secrets = row.provider.value, row.settings, row.secrets
+        elif channel in env and "error" in env[channel]:
+            adapters[channel] = MisconfiguredAdapter(channel, env[channel]["error"])
+            continue
         elif channel in env:
             provider = env[channel]["provider"]
             settings, secrets = env[channel]["settings"], env[channel]["secrets"]

@@ -45,7 +45,7 @@ def get_channel(session: Session, *, tenant_id: uuid.UUID, channel: Channel) -> 
             sorted(k for k, v in row.secrets.items() if v),
         )
     env = env_channel_configs().get(channel)
-    if env is not None:
+    if env is not None and "error" not in env:
         return ChannelView(
             channel,
             ProviderKind(env["provider"]),
