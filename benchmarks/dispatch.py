@@ -12,7 +12,9 @@ claims, guards at send time, rendering, the send and the per-row result commit, 
 Prints one JSON object ``{messages, seconds, per_s, peak_rss_mb, …}``.
 
 The machine has 2 cores: the workers, PostgreSQL and the sink share them, so the figure is
-what one small box does end to end, not the dispatcher alone.
+what one small box does end to end, not the dispatcher alone. ``ms_cpu_per_message`` (the
+workers' own CPU time per message) and ``load_average`` (1-minute, before and after) say how
+much of the wall time was the dispatcher's work and how busy the machine was.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -308,6 +311,8 @@ def main() -> None:
         "--concurrency",
         str(args.concurrency),
     ]
+    load_before = os.getloadavg()[0]
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     workers = [
         subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
@@ -315,6 +320,11 @@ def main() -> None:
     ]
     outputs = [json.loads(worker.communicate()[0]) for worker in workers]
     seconds = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers (the sink still runs)
+    worker_cpu = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
+    load_after = os.getloadavg()[0]
     received = stop_sink(sink)
 
     engine = make_engine(url)
@@ -337,6 +347,9 @@ def main() -> None:
                 "received_distinct": received["distinct"],
                 "outbox": counts,
                 "worker_errors": sum(o["errors"] for o in outputs),
+                "worker_cpu_seconds": round(worker_cpu, 1),
+                "ms_cpu_per_message": round(1000 * worker_cpu / max(sent, 1), 2),
+                "load_average": [round(load_before, 2), round(load_after, 2)],
                 "seed_seconds": round(seed_seconds, 1),
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
