@@ -3,27 +3,34 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from render_helpers import NOW, TODAY, customer_with_debt, outbox_for
 from sqlalchemy.orm import Session
 
 from adimple.charges.calculator import quote_installment
 from adimple.kit.i18n import brl
+from adimple.kit.money import ZERO
 from adimple.messaging.optout import read_optout_token
 from adimple.messaging.render import (
     PENDING_UPDATE_NOTICE,
+    DebtLine,
     NothingToCollect,
     RenderError,
+    build_context,
     clear_caches,
     fast_brl,
     preview,
     render_outbox_message,
+    render_spec,
+    sample_tenant,
 )
+from adimple.messaging.templates import shipped_templates
 from adimple.portfolio.models import Channel
 from adimple.tenancy.models import Tenant
 from builders import make_receivable, pay
@@ -247,3 +254,60 @@ class TestFastBrl:
         assert fast_brl(Decimal("1234.5")) == "R$\xa01.234,50"
         assert fast_brl(Decimal("0")) == "R$\xa00,00"
         assert fast_brl(Decimal("-3.10")) == "-R$\xa03,10"
+
+
+class TestPreDueReminder:
+    def test_not_yet_due_is_the_plain_amount(self, session: Session, tenant: Tenant) -> None:
+        customer, receivables = customer_with_debt(
+            session, tenant, dues=((date(2026, 11, 30), "250.00"),)
+        )
+        message = outbox_for(
+            session,
+            tenant,
+            customer,
+            receivables,
+            channel=Channel.EMAIL,
+            template="lembrete_vencimento",
+        )
+        out = render_outbox_message(session, message, now=NOW)
+        assert "30/11/2026" in out.text and "R$\xa0250,00" in out.text
+        assert out.metadata["total"] == "250.00"
+
+
+_names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60
+).filter(lambda s: s.strip())
+
+
+class TestRenderProperties:
+    @given(
+        name=_names,
+        amounts=st.lists(
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999999.99"), places=2),
+            min_size=1,
+            max_size=5,
+        ),
+    )
+    @settings(max_examples=60, deadline=None)
+    def test_every_shipped_template_renders_any_debtor_with_the_legal_elements(
+        self, name: str, amounts: list[Decimal]
+    ) -> None:
+        tenant = sample_tenant()
+        lines = [
+            DebtLine(None, f"Parcela {i}", TODAY, 21, a, ZERO, ZERO, ZERO, ZERO, a)
+            for i, a in enumerate(amounts, start=1)
+        ]
+        for spec in shipped_templates().values():
+            context, facts = build_context(
+                tenant,
+                customer_id=uuid.uuid4(),
+                customer_name=name,
+                channel=spec.channel,
+                lines=lines,
+                today=TODAY,
+                recipient_address="Rua A, 1",
+            )
+            rendered = render_spec(spec, context, facts)  # raises if an element is missing
+            if rendered.html is not None:
+                assert "<script" not in name or "<script" not in rendered.html
+            assert all(p and "\n" not in p for p in rendered.template_params)
