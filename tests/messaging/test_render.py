@@ -211,6 +211,16 @@ class TestRenderOutboxMessage:
         html = render_outbox_message(session, letter, now=NOW).html or ""
         assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Cia" in html
 
+    def test_a_template_missing_for_the_channel_is_a_render_error(
+        self, session: Session, tenant: Tenant
+    ) -> None:
+        customer, receivables = customer_with_debt(session, tenant)
+        message = outbox_for(
+            session, tenant, customer, receivables, channel=Channel.SMS, template="carta_cobranca"
+        )
+        with pytest.raises(RenderError, match="carta_cobranca"):
+            render_outbox_message(session, message, now=NOW)
+
     def test_phone_channel_is_not_a_message(self, session: Session, tenant: Tenant) -> None:
         customer, receivables = customer_with_debt(session, tenant)
         message = outbox_for(

@@ -975,7 +975,11 @@ def _render_for(
     issue_payment: bool,
 ) -> tuple[Rendered, TemplateSpec]:
     check_creditor(tenant)
-    spec = _template(session, tenant_id=tenant.id, name=template_name, channel=channel)
+    try:
+        spec = _template(session, tenant_id=tenant.id, name=template_name, channel=channel)
+    except NotFound as exc:
+        # A render failure for the dispatcher (the row fails, it is not retried), not a 404.
+        raise RenderError(exc.detail, element="template") from None
     today = local_today(tenant, now)
     pricing = _pricing(session, tenant.id)
     policy = pricing.policy
