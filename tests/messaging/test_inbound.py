@@ -54,9 +54,11 @@ def post_events(
     )
 
 
-def mark_sent(session: Session, message: OutboxMessage, provider_id: str) -> OutboxMessage:
+def mark_sent(
+    session: Session, message: OutboxMessage, provider_id: str, provider: str = "generic_http"
+) -> OutboxMessage:
     message.status = OutboxStatus.SENT
-    message.provider = "generic_http"
+    message.provider = provider
     message.provider_message_id = provider_id
     message.sent_at = OPEN_HOURS
     message.attempts = 1
@@ -132,7 +134,9 @@ class TestWebhookAuthentication:
                 updated_by="test",
             )
         )
-        message = mark_sent(session, queue_message(session, tenant, channel=Channel.SMS), "z-1")
+        message = mark_sent(
+            session, queue_message(session, tenant, channel=Channel.SMS), "z-1", "zenvia"
+        )
         event = {"type": "delivered", "provider_message_id": "z-1"}
         ok = post_events(
             client, [event], secret="tenant-secret", provider="zenvia", tenant=tenant.slug
@@ -222,6 +226,14 @@ class TestStatusEvents:
         assert fresh(session, message).status == OutboxStatus.FAILED
         assert session.get_one(ContactPoint, message.contact_point_id).invalid_at is None
 
+    def test_ids_are_per_provider(
+        self, client: TestClient, session: Session, tenant: Tenant
+    ) -> None:
+        message = mark_sent(session, queue_message(session, tenant), "p-6")
+        event = {"type": "delivered", "provider_message_id": "p-6"}
+        assert post_events(client, [event], provider="zenvia").json()["unmatched"] == 1
+        assert fresh(session, message).status == OutboxStatus.SENT
+
     def test_unknown_ids_are_counted_not_failed(self, client: TestClient) -> None:
         result = post_events(client, [{"type": "delivered", "provider_message_id": "nope"}])
         assert result.status_code == 200
@@ -230,14 +242,17 @@ class TestStatusEvents:
     def test_report_before_the_dispatcher_committed_keeps_the_time_only(
         self, client: TestClient, session: Session, tenant: Tenant
     ) -> None:
+        # The provider echoes our idempotency key; our row has no provider id yet.
         message = queue_message(session, tenant)
         message.status = OutboxStatus.SENDING
-        message.provider_message_id = "p-5"
         session.commit()
-        post_events(client, [{"type": "delivered", "provider_message_id": "p-5"}])
+        event = {"type": "delivered", "idempotency_key": message.idempotency_key}
+        assert post_events(client, [event], tenant=tenant.slug).json()["updated"] == 1
         row = fresh(session, message)
         assert row.status == OutboxStatus.SENDING
         assert row.delivered_at is not None
+        # Without the tenant an idempotency key alone matches nothing (keys are per tenant).
+        assert post_events(client, [event]).json()["unmatched"] == 1
 
 
 def _opt_outs(session: Session, tenant: Tenant) -> list[tuple[Channel, str]]:
@@ -317,7 +332,12 @@ class TestStopReply:
     def test_reply_to_a_message_id(
         self, client: TestClient, session: Session, tenant: Tenant
     ) -> None:
-        sent = mark_sent(session, queue_message(session, tenant, channel=Channel.WHATSAPP), "w-1")
+        sent = mark_sent(
+            session,
+            queue_message(session, tenant, channel=Channel.WHATSAPP),
+            "w-1",
+            "whatsapp_cloud",
+        )
         reply = {"type": "reply", "channel": "whatsapp", "text": "STOP", "in_reply_to": "w-1"}
         assert post_events(client, [reply], provider="whatsapp_cloud").json()["opted_out"] == 1
         assert (

@@ -155,11 +155,12 @@ def apply_events(
                 sender=event.sender,
                 text=event.text or "",
                 in_reply_to=event.in_reply_to,
+                provider=provider,
                 now=now,
                 actor=f"webhook:{provider}",
             )
             continue
-        messages = _matching(session, event, tenant_id)
+        messages = _matching(session, event, tenant_id, provider)
         if not messages:
             outcome.unmatched += 1
             continue
@@ -173,10 +174,12 @@ def apply_events(
 
 
 def _matching(
-    session: Session, event: WebhookEvent, tenant_id: uuid.UUID | None
+    session: Session, event: WebhookEvent, tenant_id: uuid.UUID | None, provider: str
 ) -> list[OutboxMessage]:
     conditions: list[Any] = []
     if event.provider_message_id:
+        # The (provider, provider_message_id) index: ``provider`` is the adapter's name.
+        conditions.append(OutboxMessage.provider == provider)
         conditions.append(OutboxMessage.provider_message_id == event.provider_message_id)
     elif event.idempotency_key and tenant_id is not None:
         conditions.append(OutboxMessage.idempotency_key == event.idempotency_key)
@@ -251,6 +254,7 @@ def handle_reply(
     in_reply_to: str | None,
     now: datetime,
     actor: str,
+    provider: str | None = None,
 ) -> int:
     """A reply by SMS/WhatsApp. Stop words opt the sender out of that channel; returns how
     many customers were opted out. Other replies are left to the operators' inbox (later)."""
@@ -261,6 +265,8 @@ def handle_reply(
         query = select(OutboxMessage.tenant_id, OutboxMessage.customer_id).where(
             OutboxMessage.provider_message_id == in_reply_to
         )
+        if provider is not None:
+            query = query.where(OutboxMessage.provider == provider)
         if tenant_id is not None:
             query = query.where(OutboxMessage.tenant_id == tenant_id)
         customers.update((row[0], row[1]) for row in session.execute(query))
