@@ -107,3 +107,30 @@ def test_invalid_input_is_one_line_and_exit_2(cli_database: str, args: list[str]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_worker_delivers_to_smtp_configured_by_environment(
+    seeded: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo path: no ChannelConfig row, the channel comes from ADIMPLE_CHANNEL_EMAIL."""
+    from adimple.messaging.testing import running_smtp_server
+
+    with running_smtp_server() as smtp:
+        settings = {
+            "host": smtp.host,
+            "port": smtp.port,
+            "security": "none",
+            "from_address": "cobranca@credor.example",
+        }
+        monkeypatch.setenv(
+            "ADIMPLE_CHANNEL_EMAIL", json.dumps({"provider": "smtp", "settings": settings})
+        )
+        stats = run(
+            "worker", "--once", "--tenant", seeded["slug"], "--as-of", OPEN_HOURS.isoformat()
+        )
+        received = smtp.wait_for(1)
+    assert isinstance(stats, dict) and stats["sent"] == 2  # the e-mail by SMTP, the SMS sandboxed
+    assert len(received) == 1
+    shown = run("outbox", "show", seeded["email"])
+    assert isinstance(shown, dict) and shown["provider"] == "smtp"
+    assert received[0].message["Subject"] == shown["subject"]
