@@ -324,6 +324,31 @@ class TestPermanentFailures:
         assert http.requests == []
 
 
+class TestRateLimit:
+    def test_per_provider_token_bucket(
+        self,
+        session: Session,
+        session_maker: sessionmaker[Session],
+        tenant: Tenant,
+        clock: Clock,
+        http: HttpProvider,
+    ) -> None:
+        http_sms(session, tenant, http)
+        for _ in range(8):
+            queue_message(session, tenant, channel=Channel.SMS)
+        session.commit()
+        # 4 per second with a burst of 4: the last 4 sends wait about a second in all.
+        dispatcher = make_dispatcher(
+            session_maker, tenant, clock, rate_limits={"generic_http": 4.0, "smtp": 0.5}
+        )
+        started = time.monotonic()
+        drain(dispatcher)
+        assert time.monotonic() - started >= 0.9
+        assert dispatcher.stats.sent == 8 and len(http.requests) == 8
+        gaps = [b.at - a.at for a, b in zip(http.requests[4:], http.requests[5:], strict=False)]
+        assert all(gap >= 0.2 for gap in gaps), gaps
+
+
 class TestHangingProvider:
     def test_cut_by_the_timeout_and_retried_while_the_rest_goes_out(
         self,
