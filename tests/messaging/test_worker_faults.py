@@ -3,7 +3,8 @@ points and restarted, on a SQLite file and on PostgreSQL. Afterwards, by the rec
 server's count, every message arrived, none twice except at most one per kill (the row whose
 provider call was in flight when its worker died), and the outbox says ``sent`` for all.
 
-Also: two workers (threads, separate connections) on 1,000 rows never send the same row.
+Also: two workers (threads, separate connections) on 1,000 rows never send the same row, and a
+SIGTERM lets a real worker process finish the row in flight and give back the rest.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from adimple.messaging.dispatcher import DispatchConfig
-from adimple.messaging.models import OutboxMessage
+from adimple.messaging.models import OutboxMessage, OutboxStatus
 from adimple.messaging.testing import HttpProvider, running_http_provider
 from adimple.messaging.worker import run_worker, shifted_clock
 
@@ -230,3 +231,59 @@ def test_two_workers_never_send_the_same_row(
             ).all()
         )
     assert set(senders) == {"one", "two"}, senders
+
+
+def test_sigterm_finishes_the_row_in_flight_and_gives_back_the_rest(
+    own_database: str,  # noqa: F811
+    own_engine: Engine,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    with running_http_provider() as http:
+        tenant_id, slug = seed(own_engine, http, 5)
+        for n in range(5):
+            http.behave(f"+55119{n:08d}", "hang")
+        command = [
+            sys.executable,
+            "-m",
+            "adimple.cli",
+            "worker",
+            "--tenant",
+            slug,
+            "--worker-id",
+            "graceful",
+            "--as-of",
+            OPEN_HOURS.isoformat(),
+            "--batch",
+            "5",
+            "--send-timeout",
+            "3",
+            "--lease",
+            "60",
+        ]
+        env = os.environ | {
+            "ADIMPLE_DATABASE_URL": own_database,
+            "ADIMPLE_SANDBOX_DIR": str(tmp_path),
+        }
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while not http.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert http.requests, "the worker never reached the provider"
+        process.send_signal(signal.SIGTERM)  # while the first send hangs
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    stats = json.loads(out)
+    assert (stats["claimed"], stats["retried"], stats["released"]) == (5, 1, 4)
+    with Session(own_engine) as session:
+        rows = session.execute(
+            select(OutboxMessage.attempts, OutboxMessage.claimed_by)
+            .where(
+                OutboxMessage.tenant_id == tenant_id, OutboxMessage.status == OutboxStatus.QUEUED
+            )
+            .order_by(OutboxMessage.attempts)
+        ).all()
+    # The one in flight timed out and waits for its retry; the four others are free at once.
+    assert [tuple(r) for r in rows] == [(0, None)] * 4 + [(1, None)]
+    assert len(http.requests) == 1
