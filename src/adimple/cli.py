@@ -16,6 +16,8 @@ from adimple.cadence import cycle_cli
 from adimple.charges import cli as charges_cli
 from adimple.kit.console import die, print_json
 from adimple.kit.errors import DomainError, ValidationFailed
+from adimple.messaging import cli as messaging_cli
+from adimple.messaging import templates_cli
 from adimple.payments import cli as payments_cli
 from adimple.payments import reconcile_cli
 from adimple.payments.billing import cli as billing_cli
@@ -38,6 +40,8 @@ cadence_cli.register(app)
 cycle_cli.register(app)
 billing_cli.register(app)
 reconcile_cli.register(app)
+messaging_cli.register(app)
+templates_cli.register(app)
 
 err = Console(stderr=True)
 out = Console()

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVarTuple
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select
+
+_Ts = TypeVarTuple("_Ts")
 
 
 def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def lock_for_claim(conn: Connection, stmt: Select[*_Ts]) -> Select[*_Ts]:
+    """Rows a queue consumer takes for itself: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+    concurrent workers each get different rows without waiting on each other. SQLite has no
+    row locks; its write transactions begin ``IMMEDIATE`` (see ``db.engine``), so the whole
+    claim runs under the single writer lock and needs nothing here."""
+    if is_postgres(conn):
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
 
 
 def new_uuid_sql(conn: Connection) -> str:

@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adimple.settings import get_settings
 
+# Execution option: this transaction only reads (SQLite begins it DEFERRED, not IMMEDIATE).
+READ_ONLY_OPTION = "adimple_read_only"
+
 
 def normalize_url(url: str) -> str:
     """``postgresql://`` and ``postgres://`` mean psycopg 3 here."""
@@ -58,7 +61,10 @@ def _harden_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader that will not write may ask for a deferred transaction (no write lock):
+        # ``session.connection(execution_options={READ_ONLY_OPTION: True})``.
+        deferred = conn.get_execution_options().get(READ_ONLY_OPTION)
+        conn.exec_driver_sql("BEGIN DEFERRED" if deferred else "BEGIN IMMEDIATE")
 
 
 @lru_cache

@@ -14,7 +14,9 @@ from adimple.cadence.models import (
 )
 from adimple.charges.models import CollectionPolicy, IndexValue
 from adimple.db.base import Base
+from adimple.messaging.channels.models import ChannelConfig
 from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
+from adimple.messaging.template_models import MessageTemplate, ToneTerm
 from adimple.payments.billing.models import BillingReference, BillingSettings, ChargeDocument
 from adimple.payments.models import CnabFile, PixNotification, ReconciliationItem
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
@@ -30,6 +32,7 @@ __all__ = [
     "CadenceStep",
     "CadenceVersion",
     "CaseEvent",
+    "ChannelConfig",
     "ChannelOptOut",
     "ChargeDocument",
     "CnabFile",
@@ -41,6 +44,7 @@ __all__ = [
     "Customer",
     "CycleRun",
     "IndexValue",
+    "MessageTemplate",
     "OutboxMessage",
     "OutboxReceivable",
     "Payment",
@@ -50,4 +54,5 @@ __all__ = [
     "Segment",
     "Task",
     "Tenant",
+    "ToneTerm",
 ]

@@ -71,6 +71,9 @@ class OutboxMessage(IdMixin, TenantMixin, TimestampMixin, Base):
         # with tenant_id (a documented exception to DESIGN §2).
         Index("ix_outbox_message_claim", "status", "next_attempt_at"),
         Index("ix_outbox_message_tenant_customer", "tenant_id", "customer_id", "scheduled_for"),
+        # Delivery webhooks arrive keyed by the provider's id, without the tenant (another
+        # documented exception to DESIGN §2); not unique across providers' accounts.
+        Index("ix_outbox_message_provider_message", "provider", "provider_message_id"),
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(

@@ -12,6 +12,9 @@ from adimple.web import problems
 def create_app(engine: Engine | None = None) -> FastAPI:
     from adimple.cadence.api import router as cadence_router
     from adimple.charges.api import router as policy_router
+    from adimple.messaging.api import router as templates_router
+    from adimple.messaging.inbound_api import pages as messaging_pages
+    from adimple.messaging.inbound_api import router as messaging_router
     from adimple.payments.api import router as reconciliation_router
     from adimple.payments.billing.api import router as billing_router
     from adimple.portfolio.api import router as portfolio_router
@@ -33,8 +36,12 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         cadence_router,
         reconciliation_router,
         billing_router,
+        messaging_router,
+        templates_router,
     ):
         app.include_router(router, prefix="/api/v1", responses=problems.PROBLEM_RESPONSES)
+
+    app.include_router(messaging_pages)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -2,7 +2,7 @@
 for the PIX webhook
 
 Revision ID: 0007_cycle_indexes
-Revises: 0005_billing
+Revises: 0006_messaging
 Create Date: 2026-11-22 19:02:55.933509
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0007_cycle_indexes"
-down_revision: str | None = "0005_billing"
+down_revision: str | None = "0006_messaging"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

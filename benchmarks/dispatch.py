@@ -1,0 +1,362 @@
+"""Benchmark: the dispatcher sending N queued messages to a local sink with real workers.
+
+    python benchmarks/dispatch.py --messages 100000 --channel email|http \
+        [--workers 2] [--concurrency 1] [--db postgresql|sqlite]
+
+Builds one creditor with N debtors, each with an overdue receivable and one queued message
+(e-mail, or SMS through the generic HTTP provider) — not timed. Starts the sink in a process of
+its own (e-mail: an aiosmtpd server that only counts Message-IDs; http: the HTTP test provider
+of ``adimple.messaging.testing``), then times ``--workers`` processes of
+``adimple worker --once`` from their start until the last one exits: interpreter start,
+claims, guards at send time, rendering, the send and the per-row result commit, everything.
+Prints one JSON object ``{messages, seconds, per_s, peak_rss_mb, …}``.
+
+The machine has 2 cores: the workers, PostgreSQL and the sink share them, so the figure is
+what one small box does end to end, not the dispatcher alone. ``ms_cpu_per_message`` (the
+workers' own CPU time per message) and ``load_average`` (1-minute, before and after) say how
+much of the wall time was the dispatcher's work and how busy the machine was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+PG_ADMIN = os.environ.get(
+    "ADIMPLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+# Monday 23/11/2026 14:00 in São Paulo: inside the contact window (the workers run "as of" it).
+OPEN_HOURS = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+CHUNK = 10_000
+
+
+def seed_outbox(
+    engine: Engine,
+    *,
+    messages: int,
+    channel: str,
+    provider: str | None = None,
+    settings: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    slug: str | None = None,
+    when: datetime = OPEN_HOURS,
+) -> uuid.UUID:
+    """One tenant with ``messages`` debtors, each with one overdue receivable and one queued
+    message on ``channel`` (``email`` or ``sms``), inserted set-wise; returns the tenant id.
+    ``provider``/``settings``/``secrets`` become the tenant's ChannelConfig for the channel."""
+    from adimple.messaging.channels.models import ChannelConfig, ProviderKind
+    from adimple.messaging.models import OutboxMessage, OutboxReceivable, OutboxStatus
+    from adimple.portfolio.models import (
+        Channel,
+        ContactKind,
+        ContactOwner,
+        ContactPoint,
+        Customer,
+        DocumentKind,
+        Receivable,
+        ReceivableStatus,
+    )
+    from adimple.tenancy.service import create_tenant
+
+    kind = Channel(channel)
+    with Session(engine) as session:
+        tenant = create_tenant(
+            session,
+            slug=slug or f"bench-{uuid.uuid4().hex[:8]}",
+            legal_name="Loja Exemplo Comércio Ltda",
+            document="11.222.333/0001-81",
+            address="Rua Augusta, 100",
+            city="São Paulo",
+            uf="SP",
+            postal_code="01305000",
+        )
+        if provider is not None:
+            session.add(
+                ChannelConfig(
+                    tenant_id=tenant.id,
+                    channel=kind,
+                    provider=ProviderKind(provider),
+                    settings=settings or {},
+                    secrets=secrets or {},
+                    updated_by="benchmark",
+                )
+            )
+        session.commit()
+        tenant_id = tenant.id
+        for start in range(0, messages, CHUNK):
+            numbers = range(start, min(start + CHUNK, messages))
+            customers, points, receivables, outbox, links = [], [], [], [], []
+            for n in numbers:
+                customer_id, point_id = uuid.uuid4(), uuid.uuid4()
+                receivable_id, message_id = uuid.uuid4(), uuid.uuid4()
+                address = f"devedor{n}@example.com" if kind == Channel.EMAIL else f"+55119{n:08d}"
+                customers.append(
+                    {
+                        "id": customer_id,
+                        "tenant_id": tenant_id,
+                        "external_id": f"C{n:09d}",
+                        "document": "52998224725",
+                        "document_kind": DocumentKind.CPF,
+                        "name": f"Cliente {n}",
+                        "uf": "SP",
+                        "tags": [],
+                        "consumer": False,
+                        "deceased": False,
+                        "disputed": False,
+                        "superendividamento": False,
+                        "do_not_contact": False,
+                    }
+                )
+                points.append(
+                    {
+                        "id": point_id,
+                        "tenant_id": tenant_id,
+                        "customer_id": customer_id,
+                        "kind": ContactKind.EMAIL if kind == Channel.EMAIL else ContactKind.PHONE,
+                        "value": address,
+                        "owner": ContactOwner.DEBTOR,
+                        "verified": False,
+                        "preferred": True,
+                    }
+                )
+                receivables.append(
+                    {
+                        "id": receivable_id,
+                        "tenant_id": tenant_id,
+                        "customer_id": customer_id,
+                        "external_id": f"R{n:09d}",
+                        "issue_date": date(2026, 1, 2),
+                        "due_date": date(2026, 11, 2),
+                        "original_amount": Decimal("250.00"),
+                        "balance": Decimal("250.00"),
+                        "status": ReceivableStatus.OPEN,
+                    }
+                )
+                outbox.append(
+                    {
+                        "id": message_id,
+                        "tenant_id": tenant_id,
+                        "customer_id": customer_id,
+                        "contact_point_id": point_id,
+                        "channel": kind,
+                        "address": address,
+                        "step_key": "d1",
+                        "template": "aviso_atraso",
+                        "plan_date": when.date(),
+                        "idempotency_key": f"bench:{n}:{message_id.hex[:8]}",
+                        "scheduled_for": when,
+                        "next_attempt_at": when,
+                        "status": OutboxStatus.QUEUED,
+                        "attempts": 0,
+                        "data": {},
+                    }
+                )
+                links.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "outbox_id": message_id,
+                        "receivable_id": receivable_id,
+                    }
+                )
+            for model, rows in (
+                (Customer, customers),
+                (ContactPoint, points),
+                (Receivable, receivables),
+                (OutboxMessage, outbox),
+                (OutboxReceivable, links),
+            ):
+                session.execute(insert(model), rows)
+            session.commit()
+    return tenant_id
+
+
+def outbox_counts(engine: Engine) -> dict[str, int]:
+    from adimple.messaging.models import OutboxMessage
+
+    with Session(engine) as session:
+        rows = session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        ).all()
+    return {str(status): count for status, count in rows}
+
+
+_SINK = r"""
+import json, re, sys, threading
+kind = sys.argv[1]
+if kind == "email":
+    from aiosmtpd.controller import Controller
+    from adimple.messaging.testing import free_port
+    keys = []
+    lock = threading.Lock()
+    pattern = re.compile(rb"^Message-ID:\s*(\S+)", re.M | re.I)
+
+    class Counter:
+        async def handle_DATA(self, server, session, envelope):
+            found = pattern.search(envelope.original_content or envelope.content)
+            with lock:
+                keys.append(found.group(1) if found else b"")
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Counter(), hostname="127.0.0.1", port=port)
+    controller.start()
+    print(json.dumps({"host": "127.0.0.1", "port": port}), flush=True)
+    sys.stdin.readline()
+    controller.stop()
+else:
+    from adimple.messaging.testing import running_http_provider
+    with running_http_provider() as http:
+        print(json.dumps({"url": http.url}), flush=True)
+        sys.stdin.readline()
+        keys = [r.headers.get("idempotency-key") for r in http.requests]
+print(json.dumps({"received": len(keys), "distinct": len(set(keys))}), flush=True)
+"""
+
+
+def start_sink(kind: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    sink = subprocess.Popen(
+        [sys.executable, "-c", _SINK, kind],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sink.stdout is not None
+    return sink, json.loads(sink.stdout.readline())
+
+
+def stop_sink(sink: subprocess.Popen[str]) -> dict[str, int]:
+    assert sink.stdin is not None and sink.stdout is not None
+    sink.stdin.write("\n")
+    sink.stdin.flush()
+    result: dict[str, int] = json.loads(sink.stdout.readline())
+    sink.wait(timeout=60)
+    return result
+
+
+def postgres_database(name: str) -> str:
+    admin = make_url(PG_ADMIN).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--channel", choices=["email", "http"], default="email")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=1, help="threads per worker")
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    args = parser.parse_args()
+
+    from adimple.db.engine import make_engine
+    from adimple.db.migrate import upgrade
+
+    folder = Path(tempfile.mkdtemp(prefix="adimple-dispatch-"))
+    if args.db == "postgresql":
+        url = postgres_database("adimple_bench_dispatch")
+    else:
+        url = f"sqlite:///{folder / 'dispatch.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+
+    sink, where = start_sink(args.channel)
+    if args.channel == "email":
+        channel, provider = "email", "smtp"
+        settings = {
+            "host": where["host"],
+            "port": where["port"],
+            "security": "none",
+            "from_address": "cobranca@credor.example",
+        }
+    else:
+        channel, provider, settings = "sms", "generic_http", {"base_url": where["url"]}
+    seed_started = time.perf_counter()
+    seed_outbox(
+        engine, messages=args.messages, channel=channel, provider=provider, settings=settings
+    )
+    seed_seconds = time.perf_counter() - seed_started
+    engine.dispose()
+
+    env = os.environ | {"ADIMPLE_DATABASE_URL": url, "ADIMPLE_SANDBOX_DIR": str(folder)}
+    command = [
+        sys.executable,
+        "-m",
+        "adimple.cli",
+        "worker",
+        "--once",
+        "--as-of",
+        OPEN_HOURS.isoformat(),
+        "--batch",
+        str(args.batch),
+        "--concurrency",
+        str(args.concurrency),
+    ]
+    load_before = os.getloadavg()[0]
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    workers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(args.workers)
+    ]
+    outputs = [json.loads(worker.communicate()[0]) for worker in workers]
+    seconds = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers (the sink still runs)
+    worker_cpu = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
+    load_after = os.getloadavg()[0]
+    received = stop_sink(sink)
+
+    engine = make_engine(url)
+    counts = outbox_counts(engine)
+    engine.dispose()
+    sent = sum(o["sent"] for o in outputs)
+    print(
+        json.dumps(
+            {
+                "messages": args.messages,
+                "channel": args.channel,
+                "db": args.db,
+                "workers": args.workers,
+                "concurrency": args.concurrency,
+                "seconds": round(seconds, 2),
+                "per_s": round(sent / seconds, 1),
+                "peak_rss_mb": max(o["peak_rss_mb"] for o in outputs),
+                "sent": sent,
+                "received": received["received"],
+                "received_distinct": received["distinct"],
+                "outbox": counts,
+                "worker_errors": sum(o["errors"] for o in outputs),
+                "worker_cpu_seconds": round(worker_cpu, 1),
+                "ms_cpu_per_message": round(1000 * worker_cpu / max(sent, 1), 2),
+                "load_average": [round(load_before, 2), round(load_after, 2)],
+                "seed_seconds": round(seed_seconds, 1),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,787 @@
+"""Dispatcher (despacho): sends due outbox rows through the channel adapters, once each.
+
+One loop claims a batch of due rows (``queued`` and due, or ``sending`` whose lease ran out),
+then for each row: re-checks the compliance guards at send time, renders, sends through the
+tenant's adapter for the channel with the outbox idempotency key, and records the result.
+
+Crash windows, per row — where a ``kill -9`` can land and what follows:
+
+1. after the claim commits, before the send: the row stays ``sending`` until its lease runs
+   out, then a later claim takes it again and sends it — once;
+2. guards or rendering decided not to send (cancelled, rescheduled, failed): that decision is
+   committed before anything leaves, so nothing was sent;
+3. after the provider accepted, before the result commits: the lease runs out and the row is
+   sent again. This is the one duplicate a crash may cause (DESIGN §4.3); the provider gets the
+   same idempotency key both times, so one that honours it drops the copy;
+4. after the result commits: done.
+
+Each result is committed on its own, before the next row is sent, so a kill loses at most the
+row in flight (one per sending thread). Leases are renewed before they could lapse under a
+slow batch, and every write checks ``claimed_by``, so two workers never send the same row
+unless a lease was allowed to expire.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, case, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from adimple.audit import service as audit
+from adimple.cadence.models import SuppressionReason
+from adimple.db import dialect
+from adimple.db.base import utcnow
+from adimple.db.engine import READ_ONLY_OPTION
+from adimple.kit.errors import DomainError
+from adimple.messaging.models import OutboxMessage, OutboxStatus
+from adimple.portfolio.models import Channel, ContactPoint
+
+if TYPE_CHECKING:
+    from adimple.messaging.channels.base import ChannelAdapter, OutgoingMessage, SendResult
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+AdapterFactory = Callable[[Session, uuid.UUID], "Mapping[Channel, ChannelAdapter]"]
+
+# A lease is renewed when less than the send timeout plus this margin (at most a quarter of
+# the lease) is left on it.
+LEASE_MARGIN_SECONDS = 5.0
+SUBJECT_LENGTH = 300  # outbox_message.subject is VARCHAR(300)
+ERROR_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    """How a sending loop behaves (``adimple worker`` fills it from flags and env)."""
+
+    batch: int = 100
+    lease_seconds: float = 120.0
+    max_attempts: int = 8
+    backoff_base_seconds: float = 30.0
+    backoff_cap_seconds: float = 6 * 3600.0
+    send_timeout_seconds: float = 30.0
+    rate_limits: Mapping[str, float] = field(default_factory=dict)  # adapter name → msgs/s
+    adapter_ttl_seconds: float = 60.0
+    tenant_id: uuid.UUID | None = None  # claim only this tenant's rows
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    cancelled: int = 0
+    rescheduled: int = 0
+    retried: int = 0
+    failed: int = 0
+    lost: int = 0  # rows whose lease another worker took over before we got to them
+    released: int = 0
+
+    def add(self, other: DispatchStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+class SendTimeout(Exception):
+    """The provider did not answer within the send timeout (treated as transient)."""
+
+
+def backoff_delay(
+    attempts: int, *, base: float, cap: float, rng: random.Random | None = None
+) -> timedelta:
+    """Delay before retry number ``attempts`` (1 = first retry): ``min(cap, base·2^(n-1))``
+    with "equal jitter" — half fixed, half random — so rows that failed together (a provider
+    outage) do not all come back in the same second."""
+    exponent = min(max(attempts - 1, 0), 40)
+    raw = min(cap, base * float(2**exponent))
+    jitter = (rng or random).uniform(0.0, raw / 2)
+    return timedelta(seconds=raw / 2 + jitter)
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    ids: list[uuid.UUID]
+    lease_until: datetime
+    given_up: int = 0  # rows that had crashed their workers too often and are now failed
+
+
+def claim_due(
+    session: Session,
+    *,
+    worker_id: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    max_attempts: int,
+    tenant_id: uuid.UUID | None = None,
+) -> Claim:
+    """Takes up to ``limit`` due rows for ``worker_id`` (the caller commits).
+
+    Crash recovery first: ``sending`` rows whose lease expired belonged to a worker that died
+    (or stalled) mid-batch. Taking one over counts as an attempt, so a message that kills its
+    worker every time ends ``failed`` after ``max_attempts`` instead of looping forever.
+    Then ``queued`` rows in due order (the ``(status, next_attempt_at)`` index serves it).
+    PostgreSQL locks with ``FOR UPDATE SKIP LOCKED``; SQLite is inside ``BEGIN IMMEDIATE``.
+    ``tenant_id`` limits the claim to one tenant (a worker dedicated to a large creditor).
+    """
+    conn = session.connection()
+    lease_until = now + lease
+    scope = [OutboxMessage.tenant_id == tenant_id] if tenant_id is not None else []
+    expired_rows = session.execute(
+        dialect.lock_for_claim(
+            conn,
+            select(OutboxMessage.id, OutboxMessage.attempts)
+            .where(
+                OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.lease_until < now,
+                *scope,
+            )
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(limit),
+        )
+    ).all()
+    given_up = [row.id for row in expired_rows if row.attempts + 1 >= max_attempts]
+    recovered = [row.id for row in expired_rows if row.attempts + 1 < max_attempts]
+    if expired_rows:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([row.id for row in expired_rows]))
+            .values(
+                attempts=OutboxMessage.attempts + 1,
+                last_error="lease expired: the worker stopped before recording a result",
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    if given_up:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(given_up))
+            .values(status=OutboxStatus.FAILED, lease_until=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    room = limit - len(expired_rows)
+    queued: list[uuid.UUID] = []
+    if room > 0:
+        queued = list(
+            session.scalars(
+                dialect.lock_for_claim(
+                    conn,
+                    select(OutboxMessage.id)
+                    .where(
+                        OutboxMessage.status == OutboxStatus.QUEUED,
+                        OutboxMessage.next_attempt_at <= now,
+                        *scope,
+                    )
+                    .order_by(OutboxMessage.next_attempt_at)
+                    .limit(room),
+                )
+            )
+        )
+    ids = recovered + queued
+    if ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(
+                status=OutboxStatus.SENDING,
+                lease_until=lease_until,
+                claimed_by=worker_id,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return Claim(ids=ids, lease_until=lease_until, given_up=len(given_up))
+
+
+def renew_leases(
+    session: Session,
+    *,
+    worker_id: str,
+    ids: list[uuid.UUID],
+    now: datetime,
+    lease: timedelta,
+) -> set[uuid.UUID]:
+    """Extends the lease of rows still ours; returns those (the caller commits)."""
+    if not ids:
+        return set()
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.claimed_by == worker_id,
+            OutboxMessage.status == OutboxStatus.SENDING,
+        )
+        .values(lease_until=now + lease, updated_at=now)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.scalars())
+
+
+def release_claims(session: Session, *, worker_id: str, ids: list[uuid.UUID], now: datetime) -> int:
+    """Gives back claimed rows that were not sent (graceful stop): queued again, attempts
+    unchanged, due at once for the next worker (the caller commits)."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.claimed_by == worker_id,
+            OutboxMessage.status == OutboxStatus.SENDING,
+        )
+        .values(status=OutboxStatus.QUEUED, lease_until=None, claimed_by=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- rate limits and timeouts -------------------------------------------------------------
+
+
+class TokenBucket:
+    """``rate`` sends per second with bursts of up to ``burst`` (thread-safe)."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = max(1.0, burst if burst is not None else rate)
+        self._tokens = self.capacity
+        self._updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self, stop: threading.Event | None = None) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                wait = (1.0 - self._tokens) / self.rate
+            if stop is not None:
+                stop.wait(wait)  # a stop request does not cut the wait short of sending:
+            else:  # the row was claimed and guarded; it goes out (or is released) next
+                time.sleep(wait)
+
+
+class RateLimiters:
+    """One token bucket per provider (adapter name), shared by a process's sending threads.
+    Limits are per worker process: run N workers, divide the provider's quota by N."""
+
+    def __init__(self, rates: Mapping[str, float]) -> None:
+        self._buckets = {name: TokenBucket(rate) for name, rate in rates.items() if rate > 0}
+
+    def acquire(self, provider: str, stop: threading.Event | None = None) -> None:
+        bucket = self._buckets.get(provider)
+        if bucket is not None:
+            bucket.acquire(stop)
+
+
+class _Box:
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class TimedCaller:
+    """Runs calls on a daemon thread and waits at most ``timeout`` for each.
+
+    A provider that hangs (no answer, no socket timeout) is abandoned: the caller gets
+    :class:`SendTimeout` and carries on with a fresh thread, while the stuck one is told to exit
+    when its call finally returns. The worker never stalls behind one connection.
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[tuple[Callable[[], Any], _Box] | None]
+        self._start()
+
+    def _start(self) -> None:
+        self._requests = queue.SimpleQueue()
+        thread = threading.Thread(
+            target=self._serve, args=(self._requests,), name="adimple-send", daemon=True
+        )
+        thread.start()
+
+    @staticmethod
+    def _serve(
+        requests: queue.SimpleQueue[tuple[Callable[[], Any], _Box] | None],
+    ) -> None:
+        while True:
+            item = requests.get()
+            if item is None:
+                return
+            fn, box = item
+            try:
+                box.result = fn()
+            except BaseException as exc:
+                box.error = exc
+            box.done.set()
+
+    def call(self, fn: Callable[[], Any], timeout: float) -> Any:
+        box = _Box()
+        self._requests.put((fn, box))
+        if not box.done.wait(timeout):
+            self._requests.put(None)  # the stuck thread exits once its call returns
+            self._start()
+            raise SendTimeout(f"no answer from the provider within {timeout:g} s")
+        if box.error is not None:
+            raise box.error
+        return box.result
+
+    def close(self) -> None:
+        self._requests.put(None)
+
+
+# --- the sending loop -------------------------------------------------------------------
+
+
+_WRITE_NEEDED = object()  # _prepare's answer: decide again, under the write lock
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    message_id: uuid.UUID
+    tenant_id: uuid.UUID
+    contact_point_id: uuid.UUID | None
+    attempts: int
+    outgoing: OutgoingMessage
+    adapter: ChannelAdapter
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:ERROR_LENGTH]
+
+
+class Dispatcher:
+    """One sending loop (one thread). Not thread-safe: run one per thread, each with its own
+    adapters (an SMTP connection is not shareable); rate limiters may be shared."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        worker_id: str,
+        config: DispatchConfig | None = None,
+        clock: Clock = utcnow,
+        limiters: RateLimiters | None = None,
+        stop: threading.Event | None = None,
+        adapters: AdapterFactory | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.worker_id = worker_id
+        self.config = config or DispatchConfig()
+        self.clock = clock
+        self.limiters = limiters or RateLimiters(self.config.rate_limits)
+        self.stop = stop or threading.Event()
+        self._adapter_factory = adapters
+        self._adapters: dict[uuid.UUID, tuple[float, Mapping[Channel, ChannelAdapter]]] = {}
+        self._caller = TimedCaller()
+        self.rng = rng or random.Random()
+        self.stats = DispatchStats()
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.config.lease_seconds)
+
+    def close(self) -> None:
+        self._caller.close()
+        self._adapters.clear()
+
+    # One batch ------------------------------------------------------------------------
+
+    def run_batch(self) -> int:
+        """Claims one batch and works through it; returns how many rows were claimed
+        (0 means nothing is due). On a stop request the rows not yet sent are released."""
+        with self.sessions() as session:
+            claim = claim_due(
+                session,
+                worker_id=self.worker_id,
+                now=self.clock(),
+                limit=self.config.batch,
+                lease=self.lease,
+                max_attempts=self.config.max_attempts,
+                tenant_id=self.config.tenant_id,
+            )
+            session.commit()
+        self.stats.claimed += len(claim.ids)
+        self.stats.failed += claim.given_up
+        remaining = deque(claim.ids)
+        lease_until = claim.lease_until
+        try:
+            while remaining and not self.stop.is_set():
+                margin = min(LEASE_MARGIN_SECONDS, self.config.lease_seconds / 4)
+                needed = timedelta(seconds=self.config.send_timeout_seconds + margin)
+                if lease_until - self.clock() < needed:
+                    remaining, lease_until = self._renew(remaining)
+                    if not remaining:
+                        break
+                self.process(remaining.popleft())
+        finally:
+            if remaining:
+                self._release(list(remaining))
+        return len(claim.ids) + claim.given_up
+
+    def _renew(self, remaining: deque[uuid.UUID]) -> tuple[deque[uuid.UUID], datetime]:
+        now = self.clock()
+        with self.sessions() as session:
+            kept = renew_leases(
+                session, worker_id=self.worker_id, ids=list(remaining), now=now, lease=self.lease
+            )
+            session.commit()
+        self.stats.lost += len(remaining) - len(kept)
+        return deque(i for i in remaining if i in kept), now + self.lease
+
+    def _release(self, ids: list[uuid.UUID]) -> None:
+        try:
+            with self.sessions() as session:
+                self.stats.released += release_claims(
+                    session, worker_id=self.worker_id, ids=ids, now=self.clock()
+                )
+                session.commit()
+        except Exception:  # the leases expire on their own
+            log.exception("could not release %d claimed messages", len(ids))
+
+    # One row --------------------------------------------------------------------------
+
+    def process(self, message_id: uuid.UUID) -> None:
+        """Guards → render → send → record, for one claimed row. Never raises."""
+        try:
+            prepared = self._prepare(message_id, read_only=True)
+            if prepared is _WRITE_NEEDED:
+                prepared = self._prepare(message_id, read_only=False)
+        except Exception as exc:
+            log.exception("outbox %s: could not prepare", message_id)
+            self._record_retry(message_id, exc)
+            return
+        if not isinstance(prepared, _Prepared):
+            return
+        from adimple.messaging.channels.base import PermanentSendError, TransientSendError
+
+        try:
+            self.limiters.acquire(prepared.adapter.name, self.stop)
+            result: SendResult = self._caller.call(
+                lambda: prepared.adapter.send(prepared.outgoing),
+                self.config.send_timeout_seconds,
+            )
+        except PermanentSendError as exc:
+            self._record_permanent(prepared, exc)
+            return
+        except (TransientSendError, SendTimeout) as exc:
+            if isinstance(exc, SendTimeout):
+                # The adapter may be mid-conversation on the abandoned thread: build a new one.
+                self._adapters.pop(prepared.tenant_id, None)
+            self._record_retry(message_id, exc, attempts=prepared.attempts)
+            return
+        except Exception as exc:  # an adapter bug or an unexpected library error
+            log.exception("outbox %s: unexpected error from %s", message_id, prepared.adapter.name)
+            self._adapters.pop(prepared.tenant_id, None)
+            self._record_retry(message_id, exc, attempts=prepared.attempts)
+            return
+        self._record_sent(prepared, result)
+
+    def _prepare(self, message_id: uuid.UUID, *, read_only: bool) -> _Prepared | object | None:
+        """Guards and rendering. Returns what to send, None when the row was decided here
+        (cancelled, rescheduled, failed: committed), or ``_WRITE_NEEDED``.
+
+        On SQLite every transaction takes the single write lock, so the usual case — the row
+        may go — is checked in a read-only (deferred) transaction and two workers render in
+        parallel; a decision that writes is taken again under the write lock
+        (``_WRITE_NEEDED``), since the snapshot it was read from may be stale by then.
+        """
+        from adimple.compliance import service as compliance
+        from adimple.messaging.render import NothingToCollect, RenderError, render_outbox_message
+
+        now = self.clock()
+        with self.sessions() as session:
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            read_only = read_only and sqlite
+            if read_only:
+                session.connection(execution_options={READ_ONLY_OPTION: True})
+            # The row lock (PostgreSQL) keeps a claimer whose view of our lease is stale off
+            # the row while we decide; SQLite is single-writer already.
+            message = session.get(OutboxMessage, message_id, with_for_update=True)
+            if (
+                message is None
+                or message.status != OutboxStatus.SENDING
+                or message.claimed_by != self.worker_id
+            ):
+                self.stats.lost += 1
+                return None
+            decision = compliance.check_before_send(session, message, now=now)
+            if read_only and not decision.send:
+                return _WRITE_NEEDED
+            if decision.reason is not None:
+                self._cancel(session, message, decision.reason, now)
+                return None
+            if not decision.send:
+                # Outside the debtor's contact window or over a frequency cap: try again when
+                # allowed. Not an attempt: nothing was sent and nothing failed.
+                message.status = OutboxStatus.QUEUED
+                later = decision.not_before
+                if later is None or later <= now:  # never due again at once: no busy loop
+                    later = now + backoff_delay(
+                        1,
+                        base=self.config.backoff_base_seconds,
+                        cap=self.config.backoff_cap_seconds,
+                        rng=self.rng,
+                    )
+                message.next_attempt_at = later
+                message.lease_until = None
+                message.claimed_by = None
+                session.commit()
+                self.stats.rescheduled += 1
+                return None
+            adapter = self._adapter_for(session, message)
+            if adapter is None:
+                if read_only:
+                    return _WRITE_NEEDED
+                self._fail(session, message, f"no adapter configured for {message.channel}", now)
+                return None
+            try:
+                outgoing = render_outbox_message(session, message, now=now)
+            except NothingToCollect:
+                if read_only:
+                    return _WRITE_NEEDED
+                # Everything it was about was settled after the guards looked (a race with a
+                # payment): nothing to say any more.
+                self._cancel(session, message, SuppressionReason.PAID, now)
+                return None
+            except (RenderError, DomainError) as exc:
+                if read_only:
+                    return _WRITE_NEEDED
+                # A template or data problem: retrying would render the same thing.
+                self._fail(session, message, f"render: {exc}", now)
+                return None
+            prepared = _Prepared(
+                message_id=message.id,
+                tenant_id=message.tenant_id,
+                contact_point_id=message.contact_point_id,
+                attempts=message.attempts,
+                outgoing=outgoing,
+                adapter=adapter,
+            )
+            # End the transaction before the network call (on SQLite it holds the write lock).
+            session.commit()
+            return prepared
+
+    def _cancel(
+        self, session: Session, message: OutboxMessage, reason: SuppressionReason, now: datetime
+    ) -> None:
+        from adimple.compliance import service as compliance
+
+        message.status = OutboxStatus.CANCELLED
+        message.cancel_reason = reason.value
+        message.lease_until = None
+        message.updated_at = now
+        compliance.record_suppression(session, message, reason, now=now)
+        session.commit()
+        self.stats.cancelled += 1
+
+    def _fail(self, session: Session, message: OutboxMessage, error: str, now: datetime) -> None:
+        message.status = OutboxStatus.FAILED
+        message.attempts += 1
+        message.last_error = error[:ERROR_LENGTH]
+        message.lease_until = None
+        message.updated_at = now
+        session.commit()
+        self.stats.failed += 1
+
+    def _adapter_for(self, session: Session, message: OutboxMessage) -> ChannelAdapter | None:
+        cached = self._adapters.get(message.tenant_id)
+        now = time.monotonic()
+        if cached is None or now - cached[0] > self.config.adapter_ttl_seconds:
+            factory = self._adapter_factory
+            if factory is None:
+                from adimple.messaging.channels import adapters_for_tenant
+
+                factory = adapters_for_tenant
+            cached = (now, factory(session, message.tenant_id))
+            self._adapters[message.tenant_id] = cached
+        return cached[1].get(Channel(message.channel))
+
+    # Results ---------------------------------------------------------------------------
+
+    def _mine(self, message_id: uuid.UUID) -> Any:
+        return and_(OutboxMessage.id == message_id, OutboxMessage.claimed_by == self.worker_id)
+
+    def _record_sent(self, prepared: _Prepared, result: SendResult) -> None:
+        now = self.clock()
+        outgoing = prepared.outgoing
+        # A delivery/read webhook can beat this commit (it records only the time then): the
+        # status takes the furthest stage already known, never moving backwards.
+        status = case(
+            (OutboxMessage.status != OutboxStatus.SENDING, OutboxMessage.status),
+            (OutboxMessage.read_at.is_not(None), OutboxStatus.READ),
+            (OutboxMessage.delivered_at.is_not(None), OutboxStatus.DELIVERED),
+            else_=OutboxStatus.SENT,
+        )
+        statement = (
+            update(OutboxMessage)
+            .where(self._mine(prepared.message_id))
+            .values(
+                status=status,
+                provider=result.provider[:40],
+                provider_message_id=result.provider_message_id,
+                sent_at=now,
+                attempts=prepared.attempts + 1,
+                lease_until=None,
+                last_error=case(
+                    (OutboxMessage.status != OutboxStatus.SENDING, OutboxMessage.last_error),
+                    else_=None,
+                ),
+                subject=(outgoing.subject or None) and outgoing.subject[:SUBJECT_LENGTH],
+                body=outgoing.text,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        # The provider has the message: try hard to record it, since a row left `sending`
+        # is sent again when its lease expires.
+        for attempt in range(5):
+            try:
+                with self.sessions() as session:
+                    updated = session.execute(statement).rowcount  # type: ignore[attr-defined]
+                    session.commit()
+                if not updated:
+                    log.warning("outbox %s: sent, but our claim was lost", prepared.message_id)
+                    self.stats.lost += 1
+                    return
+                self.stats.sent += 1
+                return
+            except Exception:
+                log.exception("outbox %s: could not record the send", prepared.message_id)
+                time.sleep(0.2 * (attempt + 1))
+
+    def _record_retry(
+        self, message_id: uuid.UUID, exc: BaseException, *, attempts: int | None = None
+    ) -> None:
+        now = self.clock()
+        try:
+            with self.sessions() as session:
+                if attempts is None:
+                    attempts = session.scalar(
+                        select(OutboxMessage.attempts).where(self._mine(message_id))
+                    )
+                    if attempts is None:
+                        return
+                attempts += 1
+                values: dict[str, Any] = {
+                    "attempts": attempts,
+                    "last_error": _short(exc),
+                    "lease_until": None,
+                    "updated_at": now,
+                }
+                if attempts >= self.config.max_attempts:
+                    values["status"] = OutboxStatus.FAILED
+                    self.stats.failed += 1
+                else:
+                    values |= {
+                        "status": OutboxStatus.QUEUED,
+                        "claimed_by": None,
+                        "next_attempt_at": now
+                        + backoff_delay(
+                            attempts,
+                            base=self.config.backoff_base_seconds,
+                            cap=self.config.backoff_cap_seconds,
+                            rng=self.rng,
+                        ),
+                    }
+                    self.stats.retried += 1
+                session.execute(
+                    update(OutboxMessage)
+                    .where(self._mine(message_id), OutboxMessage.status == OutboxStatus.SENDING)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                session.commit()
+        except Exception:  # the lease expires and the row is taken up again
+            log.exception("outbox %s: could not record the failure", message_id)
+
+    def _record_permanent(self, prepared: _Prepared, exc: BaseException) -> None:
+        """The provider refused the message for good: it failed. When the address itself is bad
+        (``address_invalid``: unknown number, mailbox does not exist) the contact point is
+        marked invalid too, so the guards skip it from now on."""
+        now = self.clock()
+        reason = _short(exc)
+        with self.sessions() as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(self._mine(prepared.message_id))
+                .values(
+                    status=OutboxStatus.FAILED,
+                    attempts=prepared.attempts + 1,
+                    last_error=reason,
+                    lease_until=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if prepared.contact_point_id is not None and getattr(exc, "address_invalid", True):
+                invalidate_contact_point(
+                    session,
+                    tenant_id=prepared.tenant_id,
+                    contact_point_id=prepared.contact_point_id,
+                    reason=reason,
+                    now=now,
+                    actor=f"worker:{self.worker_id}",
+                )
+            session.commit()
+        self.stats.failed += 1
+
+
+def invalidate_contact_point(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    contact_point_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+    actor: str,
+) -> bool:
+    """Marks a contact point invalid (first reason kept) and audits it; flushes."""
+    point = session.scalar(
+        select(ContactPoint).where(
+            ContactPoint.tenant_id == tenant_id, ContactPoint.id == contact_point_id
+        )
+    )
+    if point is None or point.invalid_at is not None:
+        return False
+    point.invalid_at = now
+    point.invalid_reason = reason[:200]
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="contact_point.invalidated",
+        entity_type="contact_point",
+        entity_id=point.id,
+        data={"reason": point.invalid_reason},
+    )
+    session.flush()
+    return True
