@@ -301,6 +301,8 @@ def demo_command(
         install_defaults(session, tenant_id=tenant.id, actor="demo")
     with err.status("rodando a régua do dia…"):
         cycle = run_day(get_engine(), tenant, today)
+    with err.status("enviando pelo canal sandbox (nada sai da máquina)…"):
+        sent = _demo_dispatch(tenant.id)
 
     imports = Table(title="Importação (mesmo caminho de `adimple import`)")
     for col in ("arquivo", "linhas", "inseridas", "atualizadas", "sem alteração"):
@@ -334,6 +336,7 @@ def demo_command(
         aging.add_row(label, str(count), brl(balance))
     out.print(aging)
     _print_cycle(cycle.plan, cycle.stats)
+    _print_sent(sent)
     out.print(f"Arquivos gerados em {directory}/ (clientes.csv, titulos.csv, pagamentos.csv).")
     out.print(f"Chave de API da demonstração: [bold]{token}[/bold]")
     out.print("Próximos passos:")
@@ -344,6 +347,7 @@ def demo_command(
     )
     out.print("  adimple import receivables var/demo/titulos.csv   # reimportar não altera nada")
     out.print(f"  adimple plan --date {today.isoformat()}          # o plano do dia, em JSON")
+    out.print("  adimple outbox list --status sent    # o que o sandbox 'enviou'; outbox show ID")
     if serve:
         serve_command()
 
@@ -366,6 +370,76 @@ def serve_command(
         workers=workers,
         proxy_headers=True,
     )
+
+
+def _demo_dispatch(tenant_id: Any) -> list[Any]:
+    """Runs the dispatcher once over the demo's queue through the sandbox channel.
+
+    Contacts are scheduled inside the debtors' contact windows (a Sunday's go out on Monday
+    at 08:00), so the worker's clock is moved to the latest scheduled time of the queue —
+    the demo shows what the day's messages look like without waiting for the window.
+    """
+    from sqlalchemy import func, select
+
+    from adimple.db.engine import get_engine, unit_of_work
+    from adimple.messaging.dispatcher import DispatchConfig
+    from adimple.messaging.models import OutboxMessage, OutboxStatus
+    from adimple.messaging.worker import run_worker, shifted_clock
+
+    with unit_of_work() as session:
+        latest = session.scalar(
+            select(func.max(OutboxMessage.scheduled_for)).where(
+                OutboxMessage.tenant_id == tenant_id,
+                OutboxMessage.status == OutboxStatus.QUEUED,
+            )
+        )
+    if latest is None:
+        return []
+    run_worker(
+        get_engine(),
+        config=DispatchConfig(tenant_id=tenant_id),
+        once=True,
+        clock=shifted_clock(latest),
+    )
+    with unit_of_work() as session:
+        return list(
+            session.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.channel,
+                    OutboxMessage.status,
+                    OutboxMessage.address,
+                    OutboxMessage.subject,
+                    OutboxMessage.body,
+                    OutboxMessage.cancel_reason,
+                )
+                .where(OutboxMessage.tenant_id == tenant_id)
+                .order_by(OutboxMessage.scheduled_for, OutboxMessage.address)
+            )
+        )
+
+
+def _print_sent(rows: list[Any]) -> None:
+    from collections import Counter
+
+    if not rows:
+        return
+    table = Table(title="Envio pelo sandbox (adimple worker --once)")
+    table.add_column("canal")
+    table.add_column("situação")
+    table.add_column("mensagens", justify="right")
+    counts = Counter((r.channel.value, r.status.value) for r in rows)
+    for (channel, status), count in sorted(counts.items()):
+        table.add_row(channel, status, str(count))
+    out.print(table)
+    sample = next((r for r in rows if r.status.value == "sent" and r.body), None)
+    if sample is not None:
+        text = sample.body if len(sample.body) < 900 else sample.body[:900] + "…"
+        title = f"Exemplo ({sample.channel.value} para {sample.address})"
+        if sample.subject:
+            title += f" — {sample.subject}"
+        out.print(f"[bold]{title}[/bold]")
+        out.print(text, markup=False, highlight=False)
 
 
 def _print_cycle(plan: Any, stats: dict[str, Any]) -> None:
