@@ -492,20 +492,16 @@ def features(
     loyal_since: date,
 ) -> dict[uuid.UUID, CustomerFeatures]:
     """Segment features for the customers whose case opens today, aggregated in SQL."""
-    paid_on = (
-        "(SELECT MAX(p.paid_on) FROM payment AS p "
-        "WHERE p.tenant_id = r.tenant_id AND p.receivable_id = r.id)"
-    )
     late_days = days_between_sql(conn, "x.paid_on", "x.due_date")
     paid_late = f"(x.status = 'paid' AND x.paid_on IS NOT NULL AND {late_days} > :grace)"
     overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
     month = month_index_sql(conn, "x.due_date")
     ids_param: BindParameter[Any]
     if is_postgres(conn):
-        ids_clause = "r.customer_id = ANY(:ids)"
+        ids_clause = "{alias}.customer_id = ANY(:ids)"
         ids_param = bindparam("ids", type_=ARRAY(Uuid()))
     else:
-        ids_clause = "r.customer_id IN :ids"
+        ids_clause = "{alias}.customer_id IN :ids"
         ids_param = bindparam("ids", expanding=True, type_=Uuid())
     stmt = text(
         "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
@@ -516,9 +512,15 @@ def features(
         f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
         "AS paid_late_recent, "
         "MAX(CASE WHEN x.paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
+        # Each título's last payment date, computed once in a grouped join (a correlated
+        # subquery here would be evaluated again for every reference to it).
         "FROM (SELECT r.customer_id, r.issue_date, r.due_date, r.status, r.balance_cents, "
-        f"{paid_on} AS paid_on FROM receivable AS r "
-        f"WHERE r.tenant_id = :t AND {ids_clause}) AS x "
+        "pay.paid_on FROM receivable AS r LEFT JOIN ("
+        "SELECT p.receivable_id, MAX(p.paid_on) AS paid_on FROM payment AS p "
+        "JOIN receivable AS r2 ON r2.tenant_id = p.tenant_id AND r2.id = p.receivable_id "
+        f"WHERE p.tenant_id = :t AND {ids_clause.format(alias='r2')} "
+        "GROUP BY p.receivable_id) AS pay ON pay.receivable_id = r.id "
+        f"WHERE r.tenant_id = :t AND {ids_clause.format(alias='r')}) AS x "
         "GROUP BY x.customer_id"
     ).bindparams(
         bindparam("t", tenant_id, type_=Uuid()),
