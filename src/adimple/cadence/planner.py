@@ -597,7 +597,8 @@ def advance_case(
     re-anchoring, then the step itself (with catch-up)."""
     day = ctx.day
 
-    def passed_step() -> StepDef | None:
+    def passing() -> StepDecision:
+        """The step falling due whatever the balance: what a blocked case passes over."""
         return decide_step(
             steps,
             last_position=state.last_position,
@@ -606,13 +607,13 @@ def advance_case(
             segment=state.segment,
             overdue_balance=_ANY_BALANCE,
             risk_band=state.risk_band,
-        ).executed
+        )
 
     if not customer.overdue:
         # Nothing overdue: paid (cured) — or only prescribed títulos remain, and active
         # collection stops (Código Civil art. 206 §5º I).
         reason = SuppressionReason.PRESCRIBED if overdue_any else SuppressionReason.PAID
-        step = passed_step()
+        step = passing().executed
         if step is None and overdue_any:
             # Prescription ends the episode for good: record it against the next step even
             # when none fell due today, so the stop is visible in the plan.
@@ -646,15 +647,7 @@ def advance_case(
             state.status = "paused"
             state.pause_reason = block.value
             state.events.append(("paused", None, {"reason": block.value}))
-        decision = decide_step(
-            steps,
-            last_position=state.last_position,
-            anchor_due=state.anchor_due,
-            day=day,
-            segment=state.segment,
-            overdue_balance=_ANY_BALANCE,
-            risk_band=state.risk_band,
-        )
+        decision = passing()
         if decision.executed is not None:
             plan_blocked_case(plan, state.view(), customer, decision.executed, block)
         state.next_step_on = decision.next_step_on or day + timedelta(days=REVIEW_DAYS)
