@@ -63,7 +63,7 @@ from adimple.compliance.rules import (
 from adimple.db.base import utcnow
 from adimple.db.dialect import (
     advisory_unlock,
-    insert_ignoring_conflicts,
+    insert_rows,
     is_postgres,
     try_advisory_lock,
 )
@@ -298,8 +298,9 @@ def write_partition(conn: Connection, config: Config, result: PartitionResult) -
     tenant_id, day = config.tenant_id, config.day
     new_cases = [s for s in result.cases if s.is_new]
     if new_cases:
-        conn.execute(
-            _table(CollectionCase).insert(),
+        insert_rows(
+            conn,
+            _table(CollectionCase),
             [
                 {
                     "id": s.id,
@@ -325,6 +326,7 @@ def write_partition(conn: Connection, config: Config, result: PartitionResult) -
                 }
                 for s in new_cases
             ],
+            ignore_conflicts=False,
         )
     changed = [s for s in result.cases if not s.is_new]
     if changed:
@@ -398,7 +400,7 @@ def _write_events(
                 }
             )
     if rows:
-        conn.execute(insert_ignoring_conflicts(conn, _table(CaseEvent)), rows)
+        insert_rows(conn, _table(CaseEvent), rows)
 
 
 def _cancel_for_closed_cases(
@@ -454,21 +456,16 @@ def _write_contacts(
         }
         for c in plan.contacts
     ]
-    table = _table(OutboxMessage)
-    inserted: set[uuid.UUID] = set()
-    for chunk in repo.chunks(rows, 1000):
-        result = conn.execute(
-            insert_ignoring_conflicts(conn, table).returning(table.c.id), list(chunk)
-        )
-        inserted.update(_uuid(v) for v in result.scalars())
+    inserted = {
+        _uuid(v) for v in insert_rows(conn, _table(OutboxMessage), rows, returning_ids=True)
+    }
     links = [
         {"tenant_id": tenant_id, "outbox_id": row["id"], "receivable_id": r.id}
         for row, contact in zip(rows, plan.contacts, strict=True)
         if row["id"] in inserted
         for r in contact.receivables
     ]
-    for chunk in repo.chunks(links, 5000):
-        conn.execute(_table(OutboxReceivable).insert(), list(chunk))
+    insert_rows(conn, _table(OutboxReceivable), links, ignore_conflicts=False)
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -479,8 +476,9 @@ def _write_rest(
     conn: Connection, tenant_id: uuid.UUID, day: date, plan: Plan, now: datetime
 ) -> None:
     if plan.tasks:
-        conn.execute(
-            insert_ignoring_conflicts(conn, _table(Task)),
+        insert_rows(
+            conn,
+            _table(Task),
             [
                 {
                     "id": uuid.uuid4(),
@@ -502,8 +500,9 @@ def _write_rest(
             ],
         )
     if plan.suppressed:
-        conn.execute(
-            insert_ignoring_conflicts(conn, _table(ContactSuppression)),
+        insert_rows(
+            conn,
+            _table(ContactSuppression),
             [
                 {
                     "id": uuid.uuid4(),
@@ -521,8 +520,9 @@ def _write_rest(
             ],
         )
     if plan.bureau_notices:
-        conn.execute(
-            insert_ignoring_conflicts(conn, _table(CreditBureauRecord)),
+        insert_rows(
+            conn,
+            _table(CreditBureauRecord),
             [
                 {
                     "id": uuid.uuid4(),

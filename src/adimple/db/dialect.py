@@ -156,3 +156,77 @@ def uuid_in(conn: Connection, column: Any, ids: Sequence[Any]) -> Any:
 def id_chunk_size(conn: Connection) -> int:
     """How many ids one statement carries (SQLite caps bound parameters at 32,766)."""
     return 50_000 if is_postgres(conn) else 5_000
+
+
+def insert_rows(
+    conn: Connection,
+    table: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    ignore_conflicts: bool = True,
+    returning_ids: bool = False,
+) -> set[Any]:
+    """Inserts many rows, skipping the ones that hit a unique key when ``ignore_conflicts``.
+
+    PostgreSQL: ``COPY`` into a transaction-scoped staging table, then one
+    ``INSERT … SELECT … ON CONFLICT DO NOTHING`` — set-based, far cheaper than multi-row
+    VALUES for tens of thousands of rows. SQLite: chunked ``executemany``. Returns the ids
+    actually inserted when ``returning_ids`` (the table must have an ``id`` column).
+    """
+    import json
+    import uuid as uuid_module
+
+    from adimple.db.base import Money, UTCDateTime
+    from adimple.kit.money import to_cents
+
+    if not rows:
+        return set()
+    columns = list(rows[0].keys())
+    inserted: set[Any] = set()
+    if not is_postgres(conn):
+        for start in range(0, len(rows), 1000):
+            chunk = list(rows[start : start + 1000])
+            statement = (
+                insert_ignoring_conflicts(conn, table) if ignore_conflicts else table.insert()
+            )
+            if returning_ids:
+                result = conn.execute(statement.returning(table.c.id), chunk)
+                inserted.update(
+                    v if isinstance(v, uuid_module.UUID) else uuid_module.UUID(str(v))
+                    for v in result.scalars()
+                )
+            else:
+                conn.execute(statement, chunk)
+        return inserted
+
+    def converter(name: str) -> Callable[[Any], Any]:
+        column_type = table.c[name].type
+        if isinstance(column_type, Money):
+            return lambda v: None if v is None else to_cents(v)
+        if isinstance(column_type, UTCDateTime):
+            return lambda v: v
+        if column_type.__class__.__name__ == "JSON":
+            return lambda v: None if v is None else json.dumps(v, ensure_ascii=False)
+        return lambda v: v.value if hasattr(v, "value") and not isinstance(v, str) else v
+
+    convert = [converter(name) for name in columns]
+    stage = f"_stage_{table.name}"
+    names = ", ".join(columns)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([fn(row[name]) for fn, name in zip(convert, columns, strict=True)])
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    returning = " RETURNING id" if returning_ids else ""
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}{conflict}{returning}"
+    )
+    if returning_ids:
+        inserted.update(row[0] for row in result)
+    conn.exec_driver_sql(f"DROP TABLE {stage}")
+    return inserted
