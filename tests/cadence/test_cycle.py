@@ -528,3 +528,23 @@ def test_late_loaded_overdue_titles_are_picked_up_after_a_run(world: World) -> N
     world.run(date(2026, 11, 25))  # incremental: only what changed since the last run
     assert world.case(late) is not None
     assert world.case(reopened) is not None
+
+
+def test_a_payment_recorded_late_does_not_cure_a_case_still_overdue_today(world: World) -> None:
+    customer = world.customer()
+    first = make_receivable(world.session, customer, date(2026, 9, 10))
+    make_receivable(world.session, customer, date(2026, 10, 10))
+    world.run()
+    # The September título was paid on 15/09, but the payment is only recorded now (a
+    # re-imported file): on 15/09 nothing else was overdue, today October's título is.
+    pay(world.session, first, date(2026, 9, 15))
+    effects = receivables_settled(
+        world.session,
+        tenant_id=world.tenant_id,
+        receivable_ids=[first.id],
+        on=date(2026, 9, 15),
+        actor="test",
+    )
+    world.session.commit()
+    assert effects.cured_cases == 0
+    assert world.case(customer).status.value == "open"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import exists, select, update
@@ -70,11 +70,24 @@ def receivables_settled(
         )
     )
     cancelled = cancel_unneeded_messages(session, tenant_id=tenant_id, customer_ids=customer_ids)
-    cured = cure_cases(session, tenant_id=tenant_id, customer_ids=customer_ids, on=on)
+    # Whether anything is still overdue is a question about now, not about the payment date: a
+    # payment recorded late (a re-imported file, an old return file) must not cure a case
+    # whose later títulos are overdue today.
+    cured = cure_cases(
+        session, tenant_id=tenant_id, customer_ids=customer_ids, on=max(on, _today())
+    )
     removals = schedule_bureau_removals(
         session, tenant_id=tenant_id, receivable_ids=ids, on=on, actor=actor
     )
     return SettlementEffects(cancelled, cured, removals)
+
+
+def _today() -> date:
+    from zoneinfo import ZoneInfo
+
+    from adimple.settings import get_settings
+
+    return datetime.now(ZoneInfo(get_settings().timezone)).date()
 
 
 def _still_owed() -> object:
