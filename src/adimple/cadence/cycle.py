@@ -88,6 +88,12 @@ def _table(model: Any) -> Table:
 class CycleBusy(Exception):
     """Another run for the same tenant is in progress."""
 
+    def __init__(self, tenant: Tenant, running_date: date | None = None) -> None:
+        when = f" (date {running_date})" if running_date else ""
+        super().__init__(
+            f"another daily cycle for tenant {tenant.slug!r}{when} is running; try again later"
+        )
+
 
 @dataclass
 class Config:
@@ -665,9 +671,7 @@ def cycle_lock(engine: Engine, tenant: Tenant, day: date) -> Iterator[uuid.UUID]
         if is_postgres(holder):
             key = _lock_key(tenant.id)
             if not try_advisory_lock(holder, key):
-                raise CycleBusy(
-                    f"another daily cycle for tenant {tenant.slug!r} is running; try again later"
-                )
+                raise CycleBusy(tenant)
             holder.commit()
         try:
             run_id = _claim_run_row(engine, tenant, day)
@@ -694,10 +698,7 @@ def _claim_run_row(engine: Engine, tenant: Tenant, day: date) -> uuid.UUID:
             )
         ).first()
         if running is not None and running.heartbeat_at > now - STALE_RUN:
-            raise CycleBusy(
-                f"another daily cycle for tenant {tenant.slug!r} (date "
-                f"{running.run_date}) is running; try again later"
-            )
+            raise CycleBusy(tenant, running.run_date)
         existing = conn.execute(
             select(table.c.id, table.c.runs).where(
                 table.c.tenant_id == tenant.id, table.c.run_date == day
@@ -732,9 +733,7 @@ def _claim_run_row(engine: Engine, tenant: Tenant, day: date) -> uuid.UUID:
                 )
             )
         except IntegrityError as error:  # a concurrent run inserted it first
-            raise CycleBusy(
-                f"another daily cycle for tenant {tenant.slug!r} is running; try again later"
-            ) from error
+            raise CycleBusy(tenant) from error
         return run_id
 
 

@@ -6,7 +6,7 @@ dispatcher call these, so a rule lives in exactly one place. No database imports
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -215,7 +215,3 @@ class FrequencyLedger:
 
     def add(self, day: date, channel: Channel) -> None:
         self.history.append((day, channel))
-
-
-def message_channels(channels: Sequence[str]) -> list[Channel]:
-    return [Channel(c) for c in channels]

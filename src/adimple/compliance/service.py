@@ -7,7 +7,7 @@ the debtor may have paid, opted out, disputed the debt, or the window may have c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from adimple.compliance.rules import (
     CompliancePolicy,
     CreditorFacts,
     CustomerFacts,
+    FrequencyLedger,
     case_block_reason,
     creditor_identified,
     prescription_limit,
@@ -172,8 +173,8 @@ def check_before_send(
         return SEND  # printed and posted: no contact window applies
     if not is_within_contact_window(now, customer.uf, policy.window):
         return SendDecision(send=False, not_before=next_contact_opening(now, customer.uf))
-    if not _under_caps(session, message, now=now, local_today=local_today, policy=policy):
-        tz = timezone_for_uf(customer.uf)
+    tz = timezone_for_uf(customer.uf)
+    if not _under_caps(session, message, now=now, tz=tz, policy=policy):
         tomorrow = datetime.combine(local_today + timedelta(days=1), datetime.min.time(), tz)
         return SendDecision(send=False, not_before=next_contact_opening(tomorrow, customer.uf))
     return SEND
@@ -184,10 +185,11 @@ def _under_caps(
     message: OutboxMessage,
     *,
     now: datetime,
-    local_today: date,
+    tz: tzinfo,
     policy: CompliancePolicy,
 ) -> bool:
-    """Counts what actually left (not what is merely queued) against the caps."""
+    """The planner's caps (:class:`FrequencyLedger`), counted over what actually left — not
+    what is merely queued — in the debtor's local days."""
     since = now - timedelta(days=policy.attempts_window_days)
     rows = session.execute(
         select(OutboxMessage.channel, OutboxMessage.sent_at).where(
@@ -198,18 +200,14 @@ def _under_caps(
             OutboxMessage.sent_at >= since,
         )
     ).all()
-    if len(rows) >= policy.max_attempts:
-        return False
-    customer_uf = session.scalar(select(Customer.uf).where(Customer.id == message.customer_id))
-    tz = timezone_for_uf(customer_uf)
-    same_day = sum(
-        1
-        for channel, sent_at in rows
-        if channel == message.channel
-        and sent_at is not None
-        and sent_at.astimezone(tz).date() == local_today
+    ledger = FrequencyLedger(
+        history=[
+            (sent_at.astimezone(tz).date(), Channel(channel))
+            for channel, sent_at in rows
+            if sent_at is not None
+        ]
     )
-    return same_day < policy.per_channel_per_day
+    return ledger.allows(now.astimezone(tz).date(), message.channel, policy)
 
 
 def record_suppression(
