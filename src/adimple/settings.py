@@ -21,6 +21,12 @@ class Settings(BaseSettings):
         description="Signs portal links and webhooks; set a long random value in production.",
     )
     base_url: str = "http://127.0.0.1:8000"
+    portal_link_days: int = Field(
+        default=30, ge=1, le=90, description="How long a portal link in a message stays valid."
+    )
+    portal_session_minutes: int = Field(
+        default=20, ge=5, le=240, description="Idle timeout of a debtor's portal session."
+    )
     db_pool_size: int = 10
     db_echo: bool = False
 

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -33,12 +34,23 @@ from adimple.messaging.render import (
 from adimple.messaging.templates import shipped_templates
 from adimple.portfolio.models import Channel
 from adimple.tenancy.models import Tenant
+from adimple.web.portal.links import read_portal_token
 from builders import make_receivable, pay
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
     clear_caches()
+
+
+def portal_link_in(text: str, *, customer_id: uuid.UUID) -> str:
+    """The message's signed portal link: valid, about this customer, 30 days (issue 7)."""
+    match = re.search(r"http://127\.0\.0\.1:8000/portal/l/([A-Za-z0-9_\-.]+)", text)
+    assert match, text
+    link = read_portal_token(match.group(1).rstrip("."), now=NOW)
+    assert link.customer_id == customer_id
+    assert link.expires_at - NOW == timedelta(days=30)
+    return match.group(0).rstrip(".")
 
 
 def _plain_brl(value: Decimal) -> str:
@@ -71,7 +83,7 @@ class TestRenderOutboxMessage:
             assert brl(first).replace("\xa0", " ") in plain
             assert brl(second).replace("\xa0", " ") in plain
             assert brl(first + second).replace("\xa0", " ") in plain
-            assert f"/portal/{tenant.slug}" in plain
+            assert portal_link_in(plain, customer_id=customer.id) in plain
             assert "/optout/" in plain
         assert out.text.startswith("Olá, Maria!")
         assert out.subject and "01305" not in out.subject
@@ -155,12 +167,10 @@ class TestRenderOutboxMessage:
         )
         out = render_outbox_message(session, message, now=NOW)
         total = _plain_brl(_expected_total("250.00", date(2026, 11, 2)))
-        assert out.template_params[:4] == [
-            "Maria",
-            "02/11/2026",
-            total,
-            f"http://127.0.0.1:8000/portal/{tenant.slug}",
-        ]
+        assert out.template_params[:3] == ["Maria", "02/11/2026", total]
+        link = out.template_params[3]
+        assert link.startswith("http://127.0.0.1:8000/portal/l/")
+        assert portal_link_in(link, customer_id=customer.id) == link
         assert out.template_params[4:7] == [
             "Loja Exemplo Comércio Ltda",
             "11.222.333/0001-81",

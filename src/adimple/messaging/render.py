@@ -6,8 +6,10 @@ missing element otherwise):
 - the creditor identification — name, CPF/CNPJ, and address or a link to it (CDC art. 42-A);
 - the amount, itemised per receivable by the charges service as of today (e-mail and letter
   list every receivable's updated total; SMS and WhatsApp the total);
-- a portal link (``{base_url}/portal/{tenant slug}``; the portal pages show the creditor's full
-  identification, so for SMS and WhatsApp the link doubles as "a link to the address");
+- a portal link: each sent message carries its own signed, expiring, single-use
+  ``{base_url}/portal/l/{token}`` (web/portal/links.py); previews show the creditor's landing page
+  ``{base_url}/portal/{tenant slug}``. The portal pages show the creditor's full identification,
+  so for SMS and WhatsApp the link doubles as "a link to the address";
 - an opt-out instruction: a signed ``{base_url}/optout/{token}`` link for e-mail and letters,
   "responda SAIR" for SMS and WhatsApp.
 
@@ -60,6 +62,7 @@ from adimple.messaging.templates import WHATSAPP_PLACEHOLDER, TemplateSpec, get_
 from adimple.portfolio.models import Channel, Customer, Receivable, ReceivableStatus
 from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
+from adimple.web.portal.links import portal_link_url
 
 PENDING_UPDATE_NOTICE = "valor sujeito a atualização"
 BUREAU_WAITING_DAYS = 10  # DESIGN §5: negativação only after the notice's waiting period
@@ -390,10 +393,15 @@ def build_context(
     bureau_eligible_on: date | None = None,
     recipient_address: str | None = None,
     base_url: str | None = None,
+    portal_link: str | None = None,
 ) -> tuple[dict[str, Any], Facts]:
-    """The template variables (pt-BR names, documented in docs/messaging.md) and the facts."""
+    """The template variables (pt-BR names, documented in docs/messaging.md) and the facts.
+
+    ``portal_link`` is the message's own signed, single-use link (web/portal/links.py); previews
+    and samples get the creditor's portal landing page instead.
+    """
     check_creditor(tenant)
-    portal = portal_url_for(tenant, base_url)
+    portal = portal_link or portal_url_for(tenant, base_url)
     opt_url = optout_url(tenant.id, customer_id, channel, base_url=base_url)
     if channel is Channel.SMS:
         instruction = OPTOUT_SMS
@@ -973,6 +981,7 @@ def _render_for(
     now: datetime,
     recipient_address: str | None,
     issue_payment: bool,
+    link_seed: uuid.UUID | None = None,
 ) -> tuple[Rendered, TemplateSpec]:
     check_creditor(tenant)
     try:
@@ -1008,6 +1017,9 @@ def _render_for(
         if _uses(spec, "negativacao")
         else None,
         recipient_address=recipient_address,
+        portal_link=portal_link_url(customer.id, link_seed, issued_at=now)
+        if link_seed is not None
+        else None,
     )
     return render_spec(spec, context, facts), spec
 
@@ -1054,6 +1066,7 @@ def render_outbox_message(
         now=now,
         recipient_address=message.address,
         issue_payment=True,
+        link_seed=message.id,
     )
     headers: dict[str, str] = {}
     if channel is Channel.EMAIL:
