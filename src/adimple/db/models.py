@@ -21,6 +21,12 @@ from adimple.payments.billing.models import BillingReference, BillingSettings, C
 from adimple.payments.models import CnabFile, PixNotification, ReconciliationItem
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
 from adimple.tenancy.models import ApiKey, Tenant
+from adimple.web.portal.models import (
+    PortalAttempt,
+    PortalLinkUse,
+    PortalOneTimeCode,
+    PortalSession,
+)
 
 __all__ = [
     "ApiKey",
@@ -49,6 +55,10 @@ __all__ = [
     "OutboxReceivable",
     "Payment",
     "PixNotification",
+    "PortalAttempt",
+    "PortalLinkUse",
+    "PortalOneTimeCode",
+    "PortalSession",
     "Receivable",
     "ReconciliationItem",
     "Segment",
