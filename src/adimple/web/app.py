@@ -18,6 +18,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from adimple.payments.api import router as reconciliation_router
     from adimple.payments.billing.api import router as billing_router
     from adimple.portfolio.api import router as portfolio_router
+    from adimple.web.portal.security import SecurityHeaders
+    from adimple.web.portal.views import router as portal_router
+    from adimple.web.portal.views import static_files as portal_static
 
     app = FastAPI(
         title="Adimple API",
@@ -42,6 +45,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         app.include_router(router, prefix="/api/v1", responses=problems.PROBLEM_RESPONSES)
 
     app.include_router(messaging_pages)
+    app.mount("/portal/static", portal_static(), name="portal-static")
+    app.include_router(portal_router)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict[str, str]:

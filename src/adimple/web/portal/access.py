@@ -1,0 +1,345 @@
+"""Who may see a debt: link → identity confirmation → a short session (issue 7, DESIGN §5).
+
+The portal only ever shows a debt to the debtor. A message's signed link (links.py) names the
+customer but proves nothing by itself — a forwarded e-mail or a shared phone would leak the
+debt (CDC art. 42, exposure). So the holder must confirm something the creditor holds: the CPF
+(or CNPJ) *and* the birth date on file. Failures never say which of the two was wrong, and the
+same generic answer is given whatever is typed, so the form cannot be used to learn whether a
+CPF has debts.
+
+Limits (both recorded in ``portal_attempt``, so they hold across web processes):
+- per customer: 5 failures in a row lock the customer's portal access for 30 minutes, with an
+  audit event (a guessed birth date is 1 in ~25,000 per try for a known CPF);
+- per IP: 20 failures in 15 minutes refuse further tries from that address for the window.
+
+A link is single-use: it is exchanged for a session once (``portal_link_use`` has a unique link
+id, so two tabs racing cannot both win). Sessions are server-side rows keyed by the SHA-256 of a
+random cookie token, end after 20 idle minutes or 2 hours in all, and end on "sair".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from adimple.audit import service as audit
+from adimple.kit.errors import DomainError
+from adimple.portfolio.models import Customer
+from adimple.settings import get_settings
+from adimple.tenancy.models import Tenant
+from adimple.web.portal.links import PortalLink, PortalLinkError, read_portal_token
+from adimple.web.portal.models import PortalAttempt, PortalLinkUse, PortalSession
+
+CUSTOMER_MAX_FAILURES = 5
+CUSTOMER_LOCKOUT = timedelta(minutes=30)
+IP_MAX_FAILURES = 20
+IP_WINDOW = timedelta(minutes=15)
+SESSION_ABSOLUTE = timedelta(hours=2)
+TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most once a minute per session
+
+
+class PortalAccessError(DomainError):
+    status_code = 403
+    title = "Acesso negado"
+
+
+class LinkUnusable(PortalAccessError):
+    """The link is altered, expired, already used, or its customer no longer exists."""
+
+    status_code = 410
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason  # invalid | expired | used
+
+
+class LockedOut(PortalAccessError):
+    status_code = 429
+
+    def __init__(self, detail: str, *, until: datetime) -> None:
+        super().__init__(detail)
+        self.until = until
+
+
+class IdentityNotConfirmed(PortalAccessError):
+    status_code = 422
+
+    def __init__(self, detail: str, *, remaining: int) -> None:
+        super().__init__(detail)
+        self.remaining = remaining
+
+
+@dataclass(frozen=True)
+class LinkHolder:
+    """A valid, unused link and whose it is: enough to ask for identity, not to show a debt."""
+
+    link: PortalLink
+    tenant: Tenant
+    customer_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    row: PortalSession
+    token: str  # the cookie value (only its hash is stored)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def link_csrf(token: str) -> str:
+    """The identity form's CSRF value: bound to the link cookie, so no state before login."""
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, b"portal-csrf" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def digits(value: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "", value or "").upper()
+
+
+def open_link(session: Session, token: str, *, now: datetime) -> LinkHolder:
+    """Checks a message link without consuming it (:class:`LinkUnusable` says why not)."""
+    try:
+        link = read_portal_token(token, now=now)
+    except PortalLinkError as exc:
+        reason = "expired" if exc.expired else "invalid"
+        raise LinkUnusable(str(exc), reason=reason) from None
+    row = session.execute(select(Customer.tenant_id).where(Customer.id == link.customer_id)).first()
+    if row is None:
+        raise LinkUnusable("link inválido", reason="invalid")
+    tenant = session.get(Tenant, row.tenant_id)
+    if tenant is None:
+        raise LinkUnusable("link inválido", reason="invalid")
+    used = session.scalar(
+        select(PortalLinkUse.id).where(
+            PortalLinkUse.tenant_id == tenant.id, PortalLinkUse.link_id == link.link_id
+        )
+    )
+    if used is not None:
+        raise LinkUnusable("link já utilizado", reason="used")
+    return LinkHolder(link, tenant, link.customer_id)
+
+
+def locked_until(
+    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, now: datetime
+) -> datetime | None:
+    """When the customer's lockout ends, if the last failures in a row reached the limit."""
+    recent = session.execute(
+        select(PortalAttempt.success, PortalAttempt.at)
+        .where(
+            PortalAttempt.tenant_id == tenant_id,
+            PortalAttempt.customer_id == customer_id,
+            PortalAttempt.at > now - CUSTOMER_LOCKOUT,
+        )
+        .order_by(PortalAttempt.at.desc())
+        .limit(CUSTOMER_MAX_FAILURES)
+    ).all()
+    if len(recent) < CUSTOMER_MAX_FAILURES or any(r.success for r in recent):
+        return None
+    return recent[0].at + CUSTOMER_LOCKOUT
+
+
+def _ip_blocked(session: Session, *, tenant_id: uuid.UUID, ip: str, now: datetime) -> bool:
+    failures = session.scalar(
+        select(func.count())
+        .select_from(PortalAttempt)
+        .where(
+            PortalAttempt.tenant_id == tenant_id,
+            PortalAttempt.ip == ip,
+            PortalAttempt.at > now - IP_WINDOW,
+            PortalAttempt.success.is_(False),
+        )
+    )
+    return (failures or 0) >= IP_MAX_FAILURES
+
+
+def _failures_in_a_row(
+    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, now: datetime
+) -> int:
+    recent = session.scalars(
+        select(PortalAttempt.success)
+        .where(
+            PortalAttempt.tenant_id == tenant_id,
+            PortalAttempt.customer_id == customer_id,
+            PortalAttempt.at > now - CUSTOMER_LOCKOUT,
+        )
+        .order_by(PortalAttempt.at.desc())
+        .limit(CUSTOMER_MAX_FAILURES)
+    ).all()
+    count = 0
+    for success in recent:
+        if success:
+            break
+        count += 1
+    return count
+
+
+def confirm_identity(
+    session: Session,
+    holder: LinkHolder,
+    *,
+    document: str,
+    birth_date: date | None,
+    ip: str,
+    user_agent: str | None,
+    now: datetime,
+) -> OpenSession:
+    """Exchanges the link for a session when the document and birth date match the file.
+
+    Raises :class:`LockedOut` (per customer or per IP) or :class:`IdentityNotConfirmed`; every
+    try is recorded. The caller commits — failures included, or the limits would not count.
+    """
+    tenant_id, customer_id = holder.tenant.id, holder.customer_id
+    until = locked_until(session, tenant_id=tenant_id, customer_id=customer_id, now=now)
+    if until is not None:
+        raise LockedOut("acesso bloqueado temporariamente", until=until)
+    if _ip_blocked(session, tenant_id=tenant_id, ip=ip, now=now):
+        raise LockedOut("muitas tentativas a partir desta rede", until=now + IP_WINDOW)
+    customer = session.get(Customer, customer_id)
+    assert customer is not None  # open_link checked it
+    matches = (
+        birth_date is not None
+        and customer.birth_date is not None
+        and hmac.compare_digest(digits(document), digits(customer.document))
+        and birth_date == customer.birth_date
+    )
+    session.add(
+        PortalAttempt(
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            ip=ip[:45],
+            at=now,
+            method="birth_date",
+            success=matches,
+        )
+    )
+    session.flush()
+    if not matches:
+        failures = _failures_in_a_row(
+            session, tenant_id=tenant_id, customer_id=customer_id, now=now
+        )
+        if failures >= CUSTOMER_MAX_FAILURES:
+            audit.record(
+                session,
+                tenant_id=tenant_id,
+                actor="portal",
+                action="portal.lockout",
+                entity_type="customer",
+                entity_id=customer_id,
+                data={
+                    "ip": ip,
+                    "failures": failures,
+                    "until": (now + CUSTOMER_LOCKOUT).isoformat(),
+                },
+            )
+            raise LockedOut("acesso bloqueado temporariamente", until=now + CUSTOMER_LOCKOUT)
+        raise IdentityNotConfirmed(
+            "os dados informados não conferem", remaining=CUSTOMER_MAX_FAILURES - failures
+        )
+    try:
+        with session.begin_nested():
+            session.add(
+                PortalLinkUse(
+                    tenant_id=tenant_id,
+                    customer_id=customer_id,
+                    link_id=holder.link.link_id,
+                    used_at=now,
+                )
+            )
+    except IntegrityError:
+        raise LinkUnusable("link já utilizado", reason="used") from None
+    opened = start_session(
+        session,
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        method="birth_date",
+        ip=ip,
+        user_agent=user_agent,
+        now=now,
+    )
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor="portal",
+        action="portal.login",
+        entity_type="customer",
+        entity_id=customer_id,
+        data={"ip": ip, "method": "birth_date", "link_id": holder.link.link_id},
+    )
+    return opened
+
+
+def start_session(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    method: str,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
+) -> OpenSession:
+    token = secrets.token_urlsafe(32)
+    row = PortalSession(
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        token_hash=token_hash(token),
+        csrf_token=secrets.token_urlsafe(32),
+        method=method,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + SESSION_ABSOLUTE,
+        ip=(ip or "")[:45] or None,
+        user_agent=(user_agent or "")[:300] or None,
+    )
+    session.add(row)
+    session.flush()
+    return OpenSession(row, token)
+
+
+def idle_limit() -> timedelta:
+    return timedelta(minutes=get_settings().portal_session_minutes)
+
+
+def current_session(session: Session, token: str | None, *, now: datetime) -> PortalSession | None:
+    """The live session behind a cookie, or None (unknown, ended, idle or past its limit)."""
+    if not token or len(token) > 100:
+        return None
+    row = session.scalars(
+        select(PortalSession).where(PortalSession.token_hash == token_hash(token))
+    ).first()
+    if (
+        row is None
+        or row.ended_at is not None
+        or now >= row.expires_at
+        or now - row.last_seen_at >= idle_limit()
+    ):
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        session.execute(
+            update(PortalSession).where(PortalSession.id == row.id).values(last_seen_at=now)
+        )
+    return row
+
+
+def end_session(session: Session, row: PortalSession, *, now: datetime) -> None:
+    session.execute(update(PortalSession).where(PortalSession.id == row.id).values(ended_at=now))
+    audit.record(
+        session,
+        tenant_id=row.tenant_id,
+        actor="portal",
+        action="portal.logout",
+        entity_type="customer",
+        entity_id=row.customer_id,
+        data={},
+    )
