@@ -192,6 +192,7 @@ def create_agreement(
         raise AgreementExists("o devedor já tem um acordo em andamento") from None
 
     count = offer.installments
+    parts: list[AgreementInstallment] = []
     for index, (due, amount) in enumerate(
         zip(offer.due_dates, offer.installment_amounts, strict=True), start=1
     ):
@@ -211,7 +212,7 @@ def create_agreement(
             description=f"Acordo {number} — parcela {index}/{count}",
         )
         session.add(receivable)
-        session.add(
+        parts.append(
             AgreementInstallment(
                 tenant_id=tenant_id,
                 agreement_id=agreement.id,
@@ -221,6 +222,8 @@ def create_agreement(
                 receivable_id=receivable.id,
             )
         )
+    session.flush()  # the receivables first: no ORM relationship orders these inserts
+    session.add_all(parts)
     for original in originals:
         session.add(
             AgreementReceivable(
@@ -853,7 +856,7 @@ def agreement_view(
                 Payment.receivable_id.in_([r.id for _, r in rows] or [uuid.uuid4()]),
             )
             .group_by(Payment.receivable_id)
-        ).tuples()
+        )
     }
     installments = []
     for inst, receivable in rows:
@@ -894,7 +897,7 @@ def agreement_view(
                 AgreementReceivable.agreement_id == agreement.id,
             )
             .order_by(Receivable.due_date, Receivable.external_id)
-        ).tuples()
+        )
     )
     paid = sum((i.amount - i.balance for i in installments if i.status != "cancelled"), ZERO)
     live = agreement.status in LIVE_STATUSES
