@@ -18,6 +18,7 @@ from adimple.kit.console import die, print_json
 from adimple.kit.errors import DomainError, ValidationFailed
 from adimple.messaging import cli as messaging_cli
 from adimple.messaging import templates_cli
+from adimple.negotiation import cli as negotiation_cli
 from adimple.payments import cli as payments_cli
 from adimple.payments import reconcile_cli
 from adimple.payments.billing import cli as billing_cli
@@ -42,6 +43,7 @@ billing_cli.register(app)
 reconcile_cli.register(app)
 messaging_cli.register(app)
 templates_cli.register(app)
+negotiation_cli.register(app)
 
 err = Console(stderr=True)
 out = Console()

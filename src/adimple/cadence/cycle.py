@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from adimple.cadence import repository as repo
 from adimple.cadence.models import (
@@ -74,6 +75,7 @@ from adimple.messaging.models import (
     OutboxStatus,
     Task,
 )
+from adimple.negotiation.service import check_agreements
 from adimple.tenancy.models import Tenant
 
 # A running row older than this is a crashed run (SQLite lock row); PostgreSQL's advisory
@@ -637,6 +639,9 @@ def run_day(
     cases: list[CaseState] = []
     with cycle_lock(engine, tenant, day) as run_id:
         try:
+            # Agreements broken or lapsed today reopen their títulos before the day is planned.
+            with Session(engine) as session, session.begin():
+                check_agreements(session, tenant_id=tenant.id, on=day)
             with engine.connect() as conn:
                 config = load_config(conn, tenant, day, policy)
                 conn.rollback()

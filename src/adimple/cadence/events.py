@@ -241,3 +241,73 @@ def schedule_bureau_removals(
         scheduled += 1
     session.flush()
     return scheduled
+
+
+# --- agreements (acordos) ----------------------------------------------------------------------
+
+
+def agreement_made(
+    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, on: date, key: str
+) -> SettlementEffects:
+    """An agreement suspends the customer's receivables (status ``agreement``): contacts still
+    queued about them are cancelled (reason ``agreement``) and the live case is paused at once,
+    not only when its next step falls due (DESIGN §4.2: an agreement stops every pending
+    contact). ``key`` makes the case event idempotent (the agreement number)."""
+    cancelled = cancel_unneeded_messages(session, tenant_id=tenant_id, customer_ids=[customer_id])
+    now = utcnow()
+    for case in session.scalars(
+        select(CollectionCase).where(
+            CollectionCase.tenant_id == tenant_id,
+            CollectionCase.customer_id == customer_id,
+            CollectionCase.status == CaseStatus.OPEN,
+        )
+    ):
+        case.status = CaseStatus.PAUSED
+        case.pause_reason = "agreement"
+        session.add(
+            CaseEvent(
+                tenant_id=tenant_id,
+                case_id=case.id,
+                kind=CaseEventKind.PAUSED,
+                on_date=on,
+                idempotency_key=f"paused:{key}:{case.id}",
+                data={"reason": "agreement", "agreement": key},
+                created_at=now,
+            )
+        )
+    session.flush()
+    return SettlementEffects(cancelled, 0, 0)
+
+
+def agreement_ended(
+    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, on: date, key: str
+) -> int:
+    """The agreement is over (completed, broken or lapsed): a case paused for it resumes and
+    is looked at by the cycle of ``on`` — to be cured when everything was paid
+    (:func:`receivables_settled` then closes it), or to collect the restored balance."""
+    now = utcnow()
+    cases = session.scalars(
+        select(CollectionCase).where(
+            CollectionCase.tenant_id == tenant_id,
+            CollectionCase.customer_id == customer_id,
+            CollectionCase.status == CaseStatus.PAUSED,
+            CollectionCase.pause_reason == "agreement",
+        )
+    ).all()
+    for case in cases:
+        case.status = CaseStatus.OPEN
+        case.pause_reason = None
+        case.next_step_on = on
+        session.add(
+            CaseEvent(
+                tenant_id=tenant_id,
+                case_id=case.id,
+                kind=CaseEventKind.RESUMED,
+                on_date=on,
+                idempotency_key=f"resumed:{key}:{case.id}",
+                data={"reason": "agreement", "agreement": key},
+                created_at=now,
+            )
+        )
+    session.flush()
+    return len(cases)

@@ -179,6 +179,13 @@ class AuthorityLimits(_Model):
         return self
 
 
+class AgreementRules(_Model):
+    """Acordos: days an agreement installment may stay unpaid after its due date before the
+    agreement is broken (or, when nothing was paid yet, lapses) and collection resumes."""
+
+    tolerance_days: int = Field(default=5, ge=0, le=60)
+
+
 def _default_discounts() -> list[DiscountTier]:
     return [
         DiscountTier(max_installments=1, charges_percent=Decimal("50")),
@@ -208,6 +215,7 @@ class Policy(_Model):
     discounts: list[DiscountTier] = Field(default_factory=_default_discounts)
     plans: PlanRules = Field(default_factory=PlanRules)
     authority: AuthorityLimits = Field(default_factory=AuthorityLimits)
+    agreements: AgreementRules = Field(default_factory=AgreementRules)
 
     @field_validator("discounts")
     @classmethod

@@ -17,6 +17,12 @@ from adimple.db.base import Base
 from adimple.messaging.channels.models import ChannelConfig
 from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
 from adimple.messaging.template_models import MessageTemplate, ToneTerm
+from adimple.negotiation.models import (
+    Agreement,
+    AgreementCounter,
+    AgreementInstallment,
+    AgreementReceivable,
+)
 from adimple.payments.billing.models import BillingReference, BillingSettings, ChargeDocument
 from adimple.payments.models import CnabFile, PixNotification, ReconciliationItem
 from adimple.portfolio.models import ChannelOptOut, ContactPoint, Customer, Payment, Receivable
@@ -29,6 +35,10 @@ from adimple.web.portal.models import (
 )
 
 __all__ = [
+    "Agreement",
+    "AgreementCounter",
+    "AgreementInstallment",
+    "AgreementReceivable",
     "ApiKey",
     "AuditEvent",
     "Base",

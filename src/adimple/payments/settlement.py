@@ -22,7 +22,9 @@ CNAB return files, PIX webhooks, manual payments and agreements all call :func:`
    ``refund_status = pending``, a ``refund`` task and an audit event — CDC art. 42 parágrafo
    único: an undue charge that was paid must be returned;
 5. calls :func:`adimple.cadence.events.receivables_settled` (contacts cancelled, cases cured,
-   bureau records removed within 5 business days — STJ Súmula 548).
+   bureau records removed within 5 business days — STJ Súmula 548), then
+   :func:`adimple.negotiation.service.installments_settled` (an agreement installment paid
+   activates or completes its agreement).
 
 Money that arrived is never refused. When the charges cannot be computed as the policy asks
 (an index month not published yet — the shipped IPCA ends 2026-09 —, or the taxa legal before
@@ -57,6 +59,7 @@ from adimple.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from adimple.kit.i18n import brl
 from adimple.kit.money import ZERO, money_str, quantize
 from adimple.messaging.models import Task, TaskKind
+from adimple.negotiation.service import installments_settled
 from adimple.portfolio.models import (
     Customer,
     Imputation,
@@ -180,6 +183,9 @@ def apply_payment(
     effects = receivables_settled(
         session, tenant_id=tenant_id, receivable_ids=[receivable_id], on=paid_on, actor=actor
     )
+    installments_settled(
+        session, tenant_id=tenant_id, receivable_ids=[receivable_id], on=paid_on, actor=actor
+    )
     return SettlementResult(
         payment=result.payment,
         created=True,
@@ -256,6 +262,10 @@ def apply_payments(
                 on=on,
                 actor=actor,
             )
+        # Agreement installments among them: activation (1st paid) or completion (all paid).
+        installments_settled(
+            session, tenant_id=tenant_id, receivable_ids=ordered, on=on, actor=actor
+        )
     return results
 
 

@@ -312,9 +312,10 @@ def _settlement_effects(
 ) -> None:
     """Imported payments that closed receivables have the effects of any other payment
     (``cadence.events.receivables_settled``: contacts cancelled, cases cured, bureau records
-    removed within 5 business days — STJ Súmula 548). The hook is idempotent, so a re-import
-    changes nothing."""
+    removed within 5 business days — STJ Súmula 548; agreements activated or completed). The
+    hook is idempotent, so a re-import changes nothing."""
     from adimple.cadence.events import receivables_settled
+    from adimple.negotiation.service import installments_settled
 
     by_date: dict[date, list[uuid.UUID]] = {}
     for receivable_id, paid_on in settled:
@@ -328,6 +329,8 @@ def _settlement_effects(
                 on=on,
                 actor=actor,
             )
+        # An agreement installment paid by import activates or completes its agreement too.
+        installments_settled(session, tenant_id=tenant_id, receivable_ids=ids, on=on, actor=actor)
 
 
 def write_rejects(path: Path, raw: pl.DataFrame, errors: list[FieldError]) -> Path:

@@ -15,6 +15,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from adimple.messaging.api import router as templates_router
     from adimple.messaging.inbound_api import pages as messaging_pages
     from adimple.messaging.inbound_api import router as messaging_router
+    from adimple.negotiation.api import router as agreements_router
     from adimple.payments.api import router as reconciliation_router
     from adimple.payments.billing.api import router as billing_router
     from adimple.portfolio.api import router as portfolio_router
@@ -41,6 +42,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         billing_router,
         messaging_router,
         templates_router,
+        agreements_router,
     ):
         app.include_router(router, prefix="/api/v1", responses=problems.PROBLEM_RESPONSES)
 

@@ -1,0 +1,1 @@
+"""Negotiation (negociação): agreements built from the ready-made offers (DESIGN §4.4)."""
