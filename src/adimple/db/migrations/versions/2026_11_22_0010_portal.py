@@ -1,7 +1,7 @@
 """Debtor portal: used links, sessions, access attempts, one-time codes (issue 7).
 
 Revision ID: 0010_portal
-Revises: 0007_cycle_indexes
+Revises: 0008_negotiation
 Create Date: 2026-11-22 20:57:45.313217
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import adimple.db.base
 
 revision: str = "0010_portal"
-down_revision: str | None = "0007_cycle_indexes"
+down_revision: str | None = "0008_negotiation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
