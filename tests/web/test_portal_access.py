@@ -85,7 +85,11 @@ def login(client: TestClient, customer: Any, *, seed: str = "m1") -> None:
     assert form.status_code == 200
     done = client.post(
         "/portal/entrar",
-        data={"documento": customer.document, "nascimento": "31/01/1980", "csrf": csrf_of(form.text)},
+        data={
+            "documento": customer.document,
+            "nascimento": "31/01/1980",
+            "csrf": csrf_of(form.text),
+        },
     )
     assert done.status_code == 303, done.text
     assert done.headers["location"] == "/portal/dividas"
@@ -264,7 +268,7 @@ class TestPreferencesAndLgpd:
     ) -> None:
         login(client, world["maria"])
         page = client.get("/portal/preferencias").text
-        assert "ma•••••@example.com" in page and "4321" in page
+        assert "ma•••@example.com" in page and "4321" in page
         assert "2222" not in page  # a third party's number is never shown
         email = session.scalars(
             select(ContactPoint).where(ContactPoint.value == "maria@example.com")
@@ -283,9 +287,7 @@ class TestPreferencesAndLgpd:
         session.expire_all()
         opted = set(
             session.scalars(
-                select(ChannelOptOut.channel).where(
-                    ChannelOptOut.customer_id == world["maria"].id
-                )
+                select(ChannelOptOut.channel).where(ChannelOptOut.customer_id == world["maria"].id)
             )
         )
         assert opted == {Channel.SMS, Channel.WHATSAPP}
@@ -299,9 +301,7 @@ class TestPreferencesAndLgpd:
         session.expire_all()
         opted = set(
             session.scalars(
-                select(ChannelOptOut.channel).where(
-                    ChannelOptOut.customer_id == world["maria"].id
-                )
+                select(ChannelOptOut.channel).where(ChannelOptOut.customer_id == world["maria"].id)
             )
         )
         assert opted == {Channel.SMS}
