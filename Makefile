@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_ARGS ?=
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test lint typecheck pytest chromium serve benchmarks clean
+.PHONY: install demo test lint typecheck pytest chromium axe serve benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+## axe-core (npm registry) for the accessibility checks the browser tests inject into pages.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+axe: node_modules/.installed
+
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -35,7 +42,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install chromium
+pytest: install chromium axe
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## ruff, mypy, then every test on SQLite and PostgreSQL.
@@ -45,4 +52,4 @@ serve: install
 	$(BIN)/adimple serve
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis adimple.db adimple.db-*
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis adimple.db adimple.db-*
