@@ -123,6 +123,34 @@ def test_demo_builds_and_summarises(cli_database: str, tmp_path: Path, monkeypat
     assert "Aging dos vencidos" in result.stdout
     assert "Loja Exemplo Comércio de Eletrodomésticos Ltda" in " ".join(result.stdout.split())
     assert "adimple serve" in result.stdout
+    _demo_portal_link_works(result.stdout)
     again = runner.invoke(app, ["demo", "--customers", "40", "--seed", "3"])
     assert again.exit_code == 0
     assert (tmp_path / "var/demo/titulos.csv").exists()
+
+
+def _demo_portal_link_works(output: str) -> None:
+    """Issue 7's "done when": the demo prints a sent message's portal link and the data that
+    confirms the debtor's identity, and they open the portal."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from adimple.web.app import create_app
+
+    link = re.search(r"^  http://127\.0\.0\.1:8000(/portal/l/\S+)$", output, re.MULTILINE)
+    login = re.search(r"CPF/CNPJ ([\d./-]+), nascimento (\d\d/\d\d/\d{4})", output)
+    assert link and login, output
+    with TestClient(create_app(), follow_redirects=False) as client:
+        opened = client.get(link.group(1))
+        assert opened.headers.get("location") == "/portal/entrar", (link.group(1), opened.text)
+        form = client.get("/portal/entrar").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf
+        entered = client.post(
+            "/portal/entrar",
+            data={"documento": login.group(1), "nascimento": login.group(2), "csrf": csrf[1]},
+        )
+        assert entered.headers.get("location") == "/portal/dividas", entered.text
+        debts = client.get("/portal/dividas")
+        assert debts.status_code == 200, debts.text

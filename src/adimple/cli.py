@@ -305,6 +305,8 @@ def demo_command(
         cycle = run_day(get_engine(), tenant, today)
     with err.status("enviando pelo canal sandbox (nada sai da máquina)…"):
         sent = _demo_dispatch(tenant.id)
+    with unit_of_work() as session:
+        portal = demo.portal_access(session, tenant.id, sent)
 
     imports = Table(title="Importação (mesmo caminho de `adimple import`)")
     for col in ("arquivo", "linhas", "inseridas", "atualizadas", "sem alteração"):
@@ -350,6 +352,15 @@ def demo_command(
     out.print("  adimple import receivables var/demo/titulos.csv   # reimportar não altera nada")
     out.print(f"  adimple plan --date {today.isoformat()}          # o plano do dia, em JSON")
     out.print("  adimple outbox list --status sent    # o que o sandbox 'enviou'; outbox show ID")
+    if portal is not None:
+        from adimple.messaging.render import format_document
+
+        out.print("Portal do devedor (com `adimple serve` rodando), pelo link da mensagem enviada:")
+        out.print(f"  {portal.url}", markup=False, highlight=False, soft_wrap=True)
+        out.print(
+            f"  {portal.name}: CPF/CNPJ {format_document(portal.document)}, "
+            f"nascimento {short_date(portal.birth_date)} (o link vale uma vez)"
+        )
     if serve:
         serve_command()
 
@@ -408,6 +419,7 @@ def _demo_dispatch(tenant_id: Any) -> list[Any]:
             session.execute(
                 select(
                     OutboxMessage.id,
+                    OutboxMessage.customer_id,
                     OutboxMessage.channel,
                     OutboxMessage.status,
                     OutboxMessage.address,

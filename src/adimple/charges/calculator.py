@@ -451,3 +451,39 @@ def _legal_line(
         f"Juros de mora pela taxa legal (CC art. 406, Lei 14.905/2024), simples, pro rata die: "
         f"{terms} = {percent(rate_percent, 6)} sobre {brl(base)}: {brl(interest)}.",
     )
+
+
+def _fallback_policies(policy: Policy) -> list[Policy]:
+    from adimple.charges.policy import CorrectionRule, NoInterest
+
+    no_correction = policy.model_copy(update={"correction": CorrectionRule(index="none")})
+    no_index = no_correction.model_copy(update={"interest": NoInterest()})
+    return [no_correction, no_index]
+
+
+def quote_with_fallback(
+    principal: Decimal,
+    due: date,
+    as_of: date,
+    consumer: bool,
+    policy: Policy,
+    book: IndexBook | None,
+) -> tuple[Quote | None, bool]:
+    """The update under ``policy``; on a missing index month (IPCA is published ~10 days into
+    the next month, the taxa legal later still) the same without correção, then without juros
+    either — both in the debtor's favour; None = the balance only. The flag says a fallback
+    was used: callers show "valor sujeito a atualização"."""
+    for number, attempt in enumerate([policy, *_fallback_policies(policy)]):
+        try:
+            quote = quote_installment(
+                principal=principal,
+                due_date=due,
+                as_of=as_of,
+                policy=attempt,
+                consumer=consumer,
+                indices=book,
+            )
+        except DomainError:
+            continue
+        return quote, number > 0
+    return None, True

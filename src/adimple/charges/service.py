@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
-from adimple.charges.calculator import quote_installment
+from adimple.charges.calculator import Quote, quote_installment, quote_with_fallback
 from adimple.charges.indices import (
     IndexBook,
     IndexPoint,
@@ -229,18 +229,25 @@ def offers_for_customer(
         .order_by(Receivable.due_date)
     ).all()
     book = load_index_book(session)
-    quotes = [
-        quote_installment(
-            principal=receivable.balance,
-            due_date=receivable.due_date,
-            as_of=first,
-            policy=policy,
-            consumer=customer.is_consumer,
-            indices=book,
+    quotes: list[Quote] = []
+    for receivable in receivables:
+        if not (include_future or receivable.due_date < first):
+            continue
+        # A month whose index is not published yet is left out of the correção (in the
+        # debtor's favour) rather than refusing to negotiate: the same rule messages follow.
+        quote, _ = quote_with_fallback(
+            receivable.balance, receivable.due_date, first, customer.is_consumer, policy, book
         )
-        for receivable in receivables
-        if include_future or receivable.due_date < first
-    ]
+        if quote is None:  # not even the balance-only update: say why
+            quote = quote_installment(
+                principal=receivable.balance,
+                due_date=receivable.due_date,
+                as_of=first,
+                policy=policy,
+                consumer=customer.is_consumer,
+                indices=book,
+            )
+        quotes.append(quote)
     if not quotes:
         return []
     return build_offers(DebtBase.from_quotes(quotes), policy=policy, as_of=as_of)

@@ -3,11 +3,13 @@ and a summary of what is owed."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -86,10 +88,69 @@ def load_portfolio(
     return results
 
 
+def configure_billing(session: Session, tenant: Tenant) -> None:
+    """Boleto (Itaú, carteira 109) and a static PIX key, so every portal page can show how to
+    pay. No PSP: the demo's PIX is a static BR Code (nothing leaves the machine)."""
+    from adimple.payments.billing import service as billing
+    from adimple.payments.billing.schemas import BillingSettingsInput
+
+    if billing.get_settings(session, tenant_id=tenant.id) is not None:
+        return
+    billing.save_settings(
+        session,
+        tenant_id=tenant.id,
+        document=BillingSettingsInput.model_validate(
+            {
+                "boleto": {
+                    "bank": "341",
+                    "agencia": "1234",
+                    "conta": "12345",
+                    "conta_dv": "6",
+                    "carteira": "109",
+                },
+                "pix": {
+                    "key": "cobranca@lojaexemplo.example",
+                    "merchant_name": "Loja Exemplo",
+                    "merchant_city": "Sao Paulo",
+                },
+            }
+        ),
+        actor="demo",
+    )
+
+
+@dataclass(frozen=True)
+class PortalAccess:
+    """A demo debtor's way into the portal: the link of a message just sent, and what the
+    identity confirmation asks for."""
+
+    url: str
+    name: str
+    document: str
+    birth_date: date
+
+
+def portal_access(session: Session, tenant_id: uuid.UUID, rows: list[Any]) -> PortalAccess | None:
+    """The first e-mail sent to a debtor with a birth date on file (CPF + birth date login)."""
+    for row in rows:
+        if row.status.value != "sent" or not row.body or "/portal/l/" not in row.body:
+            continue
+        customer = session.get(Customer, row.customer_id)
+        if customer is None or customer.tenant_id != tenant_id or customer.birth_date is None:
+            continue
+        match = re.search(r"https?://\S+/portal/l/[A-Za-z0-9_\-.]+", row.body)
+        if match:
+            return PortalAccess(
+                match.group(0).rstrip("."), customer.name, customer.document, customer.birth_date
+            )
+    return None
+
+
 def build(
     session: Session, *, customers: int, seed: int, today: date, directory: Path, history_days: int
 ) -> tuple[Tenant, list[portfolio.ImportResult]]:
     tenant = demo_tenant(session)
+    configure_billing(session, tenant)
     files = generate(
         directory, customers=customers, today=today, seed=seed, history_days=history_days
     )

@@ -47,10 +47,10 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adimple.charges.calculator import Quote, quote_installment
+from adimple.charges.calculator import Quote, quote_with_fallback
 from adimple.charges.indices import IndexBook
 from adimple.charges.offers import DebtBase, build_offers
-from adimple.charges.policy import CorrectionRule, NoInterest, Policy
+from adimple.charges.policy import Policy
 from adimple.kit.errors import DomainError, NotFound
 from adimple.kit.i18n import short_date
 from adimple.kit.money import ZERO
@@ -235,7 +235,7 @@ class Pricing:
         if key not in self.quotes:
             if len(self.quotes) > 100_000:
                 self.quotes.clear()
-            self.quotes[key] = _quote_with_fallback(
+            self.quotes[key] = quote_with_fallback(
                 principal, due, as_of, consumer, self.policy, self.book
             )
         return self.quotes[key]
@@ -747,34 +747,6 @@ def _description(receivable: Receivable) -> str:
         count = f"/{receivable.installment_count}" if receivable.installment_count else ""
         extra.append(f"parcela {receivable.installment_number}{count}")
     return ", ".join([head, *extra])
-
-
-def _fallback_policies(policy: Policy) -> list[Policy]:
-    no_correction = policy.model_copy(update={"correction": CorrectionRule(index="none")})
-    no_index = no_correction.model_copy(update={"interest": NoInterest()})
-    return [no_correction, no_index]
-
-
-def _quote_with_fallback(
-    principal: Decimal, due: date, as_of: date, consumer: bool, policy: Policy, book: IndexBook
-) -> tuple[Quote | None, bool]:
-    """The update under ``policy``; on a missing index month (or a rate not defined for the
-    period) the same without correção, then without juros either; None = the balance only.
-    A fallback quote is marked by the caller as "valor sujeito a atualização"."""
-    for number, attempt in enumerate([policy, *_fallback_policies(policy)]):
-        try:
-            quote = quote_installment(
-                principal=principal,
-                due_date=due,
-                as_of=as_of,
-                policy=attempt,
-                consumer=consumer,
-                indices=book,
-            )
-        except DomainError:
-            continue
-        return quote, number > 0
-    return None, True
 
 
 def debt_lines(

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from adimple.charges.calculator import Quote, quote_installment
+from adimple.charges.calculator import Quote, quote_installment, quote_with_fallback
 from adimple.charges.service import get_active_policy, load_index_book
 from adimple.kit.errors import NotFound
 from adimple.kit.money import ZERO
@@ -61,6 +61,7 @@ def creditor_of(tenant: Tenant) -> Creditor:
 class DebtItem:
     receivable: Receivable
     quote: Quote
+    pending_update: bool = False  # an index month not yet published was left out
 
     @property
     def title(self) -> str:
@@ -115,15 +116,19 @@ def debts(session: Session, *, tenant: Tenant, customer: Customer, today: date) 
         policy = get_active_policy(session, tenant_id=tenant.id)
         book = load_index_book(session)
         for r in open_:
-            quote = quote_installment(
-                principal=r.balance,
-                due_date=r.due_date,
-                as_of=today,
-                policy=policy,
-                consumer=customer.is_consumer,
-                indices=book,
+            quote, pending = quote_with_fallback(
+                r.balance, r.due_date, today, customer.is_consumer, policy, book
             )
-            summary.items.append(DebtItem(r, quote))
+            if quote is None:  # not even the balance-only update: the calculator says why
+                quote = quote_installment(
+                    principal=r.balance,
+                    due_date=r.due_date,
+                    as_of=today,
+                    policy=policy,
+                    consumer=customer.is_consumer,
+                    indices=book,
+                )
+            summary.items.append(DebtItem(r, quote, pending))
     return summary
 
 
