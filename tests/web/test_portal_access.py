@@ -4,41 +4,20 @@ sessions, CSRF, security headers, and every page isolated to its own customer (i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from portal_helpers import BIRTH, CPF, OTHER_CPF, csrf_of, link_for, login, today
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from adimple.audit.models import AuditEvent
 from adimple.messaging.models import Task, TaskKind
 from adimple.portfolio.models import Channel, ChannelOptOut, ContactKind, ContactPoint
-from adimple.web.app import create_app
-from adimple.web.portal.links import make_portal_token
 from adimple.web.portal.models import PortalAttempt
 from builders import add_contact, make_customer, make_receivable, pay
-
-BIRTH = date(1980, 1, 31)
-CPF = "52998224725"
-OTHER_CPF = "11144477735"
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
-def link_for(customer_id: Any, seed: str = "m1", **kw: Any) -> str:
-    issued = kw.pop("issued_at", datetime.now(UTC))
-    return "/portal/l/" + make_portal_token(customer_id, seed, issued_at=issued, **kw)
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
 
 
 @pytest.fixture
@@ -68,31 +47,6 @@ def world(session: Session, tenant: Any) -> dict[str, Any]:
         "other_receivable": other_receivable,
         "other_payment": other_payment,
     }
-
-
-@pytest.fixture
-def client(session_maker: sessionmaker[Session]) -> Iterator[TestClient]:
-    app = create_app()
-    app.state.session_factory = session_maker
-    with TestClient(app, follow_redirects=False) as c:
-        yield c
-
-
-def login(client: TestClient, customer: Any, *, seed: str = "m1") -> None:
-    response = client.get(link_for(customer.id, seed))
-    assert response.status_code == 303 and response.headers["location"] == "/portal/entrar"
-    form = client.get("/portal/entrar")
-    assert form.status_code == 200
-    done = client.post(
-        "/portal/entrar",
-        data={
-            "documento": customer.document,
-            "nascimento": "31/01/1980",
-            "csrf": csrf_of(form.text),
-        },
-    )
-    assert done.status_code == 303, done.text
-    assert done.headers["location"] == "/portal/dividas"
 
 
 class TestLinkAndIdentity:
