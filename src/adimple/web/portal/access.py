@@ -12,6 +12,11 @@ Limits (both recorded in ``portal_attempt``, so they hold across web processes):
   audit event (a guessed birth date is 1 in ~25,000 per try for a known CPF);
 - per IP: 20 failures in 15 minutes refuse further tries from that address for the window.
 
+Debtors without a birth date on file (companies, mostly) — or who prefer it — ask instead for a
+one-time code sent to one of their *verified* contact points (never a third party's): 6 digits,
+10 minutes, 5 tries, at most 3 codes per link in 15 minutes; only its keyed hash is stored.
+Wrong codes count toward the same lockout.
+
 A link is single-use: it is exchanged for a session once (``portal_link_use`` has a unique link
 id, so two tabs racing cannot both win). Sessions are server-side rows keyed by the SHA-256 of a
 random cookie token, end after 20 idle minutes or 2 hours in all, and end on "sair".
@@ -27,23 +32,33 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
-from adimple.kit.errors import DomainError
-from adimple.portfolio.models import Customer
+from adimple.compliance.rules import is_mobile
+from adimple.kit.errors import DomainError, NotFound
+from adimple.portfolio.models import Channel, ContactKind, ContactOwner, ContactPoint, Customer
 from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
 from adimple.web.portal.links import PortalLink, PortalLinkError, read_portal_token
-from adimple.web.portal.models import PortalAttempt, PortalLinkUse, PortalSession
+from adimple.web.portal.models import (
+    PortalAttempt,
+    PortalLinkUse,
+    PortalOneTimeCode,
+    PortalSession,
+)
 
 CUSTOMER_MAX_FAILURES = 5
 CUSTOMER_LOCKOUT = timedelta(minutes=30)
 IP_MAX_FAILURES = 20
 IP_WINDOW = timedelta(minutes=15)
 SESSION_ABSOLUTE = timedelta(hours=2)
+CODE_LIFETIME = timedelta(minutes=10)
+CODE_MAX_TRIES = 5
+CODES_PER_WINDOW = 3
+CODE_WINDOW = timedelta(minutes=15)
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most once a minute per session
 
 
@@ -199,13 +214,8 @@ def confirm_identity(
     Raises :class:`LockedOut` (per customer or per IP) or :class:`IdentityNotConfirmed`; every
     try is recorded. The caller commits — failures included, or the limits would not count.
     """
-    tenant_id, customer_id = holder.tenant.id, holder.customer_id
-    until = locked_until(session, tenant_id=tenant_id, customer_id=customer_id, now=now)
-    if until is not None:
-        raise LockedOut("acesso bloqueado temporariamente", until=until)
-    if _ip_blocked(session, tenant_id=tenant_id, ip=ip, now=now):
-        raise LockedOut("muitas tentativas a partir desta rede", until=now + IP_WINDOW)
-    customer = session.get(Customer, customer_id)
+    _check_limits(session, holder, ip=ip, now=now)
+    customer = session.get(Customer, holder.customer_id)
     assert customer is not None  # open_link checked it
     matches = (
         birth_date is not None
@@ -213,39 +223,23 @@ def confirm_identity(
         and hmac.compare_digest(digits(document), digits(customer.document))
         and birth_date == customer.birth_date
     )
-    session.add(
-        PortalAttempt(
-            tenant_id=tenant_id,
-            customer_id=customer_id,
-            ip=ip[:45],
-            at=now,
-            method="birth_date",
-            success=matches,
-        )
+    _record_attempt(session, holder, ip=ip, method="birth_date", success=matches, now=now)
+    return _consume_link(
+        session, holder, method="birth_date", ip=ip, user_agent=user_agent, now=now
     )
-    session.flush()
-    if not matches:
-        failures = _failures_in_a_row(
-            session, tenant_id=tenant_id, customer_id=customer_id, now=now
-        )
-        if failures >= CUSTOMER_MAX_FAILURES:
-            audit.record(
-                session,
-                tenant_id=tenant_id,
-                actor="portal",
-                action="portal.lockout",
-                entity_type="customer",
-                entity_id=customer_id,
-                data={
-                    "ip": ip,
-                    "failures": failures,
-                    "until": (now + CUSTOMER_LOCKOUT).isoformat(),
-                },
-            )
-            raise LockedOut("acesso bloqueado temporariamente", until=now + CUSTOMER_LOCKOUT)
-        raise IdentityNotConfirmed(
-            "os dados informados não conferem", remaining=CUSTOMER_MAX_FAILURES - failures
-        )
+
+
+def _consume_link(
+    session: Session,
+    holder: LinkHolder,
+    *,
+    method: str,
+    ip: str,
+    user_agent: str | None,
+    now: datetime,
+) -> OpenSession:
+    """Identity confirmed: the link is spent (once, even under a race) and a session opens."""
+    tenant_id, customer_id = holder.tenant.id, holder.customer_id
     try:
         with session.begin_nested():
             session.add(
@@ -262,7 +256,7 @@ def confirm_identity(
         session,
         tenant_id=tenant_id,
         customer_id=customer_id,
-        method="birth_date",
+        method=method,
         ip=ip,
         user_agent=user_agent,
         now=now,
@@ -274,9 +268,195 @@ def confirm_identity(
         action="portal.login",
         entity_type="customer",
         entity_id=customer_id,
-        data={"ip": ip, "method": "birth_date", "link_id": holder.link.link_id},
+        data={"ip": ip, "method": method, "link_id": holder.link.link_id},
     )
     return opened
+
+
+def _check_limits(session: Session, holder: LinkHolder, *, ip: str, now: datetime) -> None:
+    tenant_id, customer_id = holder.tenant.id, holder.customer_id
+    until = locked_until(session, tenant_id=tenant_id, customer_id=customer_id, now=now)
+    if until is not None:
+        raise LockedOut("acesso bloqueado temporariamente", until=until)
+    if _ip_blocked(session, tenant_id=tenant_id, ip=ip, now=now):
+        raise LockedOut("muitas tentativas a partir desta rede", until=now + IP_WINDOW)
+
+
+def _record_attempt(
+    session: Session, holder: LinkHolder, *, ip: str, method: str, success: bool, now: datetime
+) -> None:
+    """Records a try; a failure raises, and the 5th in a row locks the customer out (audited)."""
+    tenant_id, customer_id = holder.tenant.id, holder.customer_id
+    session.add(
+        PortalAttempt(
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            ip=ip[:45],
+            at=now,
+            method=method,
+            success=success,
+        )
+    )
+    session.flush()
+    if success:
+        return
+    failures = _failures_in_a_row(session, tenant_id=tenant_id, customer_id=customer_id, now=now)
+    if failures >= CUSTOMER_MAX_FAILURES:
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor="portal",
+            action="portal.lockout",
+            entity_type="customer",
+            entity_id=customer_id,
+            data={
+                "ip": ip,
+                "failures": failures,
+                "method": method,
+                "until": (now + CUSTOMER_LOCKOUT).isoformat(),
+            },
+        )
+        raise LockedOut("acesso bloqueado temporariamente", until=now + CUSTOMER_LOCKOUT)
+    raise IdentityNotConfirmed(
+        "os dados informados não conferem", remaining=CUSTOMER_MAX_FAILURES - failures
+    )
+
+
+# --- one-time codes ------------------------------------------------------------------------------
+
+
+def code_destinations(session: Session, holder: LinkHolder) -> list[ContactPoint]:
+    """The debtor's own verified e-mails and mobiles (never a third party's contact point)."""
+    rows = session.scalars(
+        select(ContactPoint)
+        .where(
+            ContactPoint.tenant_id == holder.tenant.id,
+            ContactPoint.customer_id == holder.customer_id,
+            ContactPoint.owner == ContactOwner.DEBTOR,
+            ContactPoint.verified.is_(True),
+            ContactPoint.invalid_at.is_(None),
+            or_(ContactPoint.kind == ContactKind.EMAIL, ContactPoint.kind == ContactKind.PHONE),
+        )
+        .order_by(ContactPoint.kind, ContactPoint.value)
+    )
+    return [c for c in rows if c.kind == ContactKind.EMAIL or is_mobile(c.value)]
+
+
+def _code_hash(link_id: str, code: str) -> str:
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"portal-otp:{link_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class CodeToSend:
+    contact: ContactPoint
+    channel: Channel
+    code: str
+
+
+def issue_code(
+    session: Session, holder: LinkHolder, *, contact_id: uuid.UUID, ip: str, now: datetime
+) -> CodeToSend:
+    """A new code for this link, to one of :func:`code_destinations` (the caller sends it)."""
+    _check_limits(session, holder, ip=ip, now=now)
+    contact = next((c for c in code_destinations(session, holder) if c.id == contact_id), None)
+    if contact is None:
+        raise NotFound("contato não encontrado")
+    recent = session.scalar(
+        select(func.count())
+        .select_from(PortalOneTimeCode)
+        .where(
+            PortalOneTimeCode.tenant_id == holder.tenant.id,
+            PortalOneTimeCode.link_id == holder.link.link_id,
+            PortalOneTimeCode.created_at > now - CODE_WINDOW,
+        )
+    )
+    if (recent or 0) >= CODES_PER_WINDOW:
+        raise LockedOut("muitos códigos pedidos", until=now + CODE_WINDOW)
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    session.add(
+        PortalOneTimeCode(
+            tenant_id=holder.tenant.id,
+            customer_id=holder.customer_id,
+            link_id=holder.link.link_id,
+            contact_point_id=contact.id,
+            code_hash=_code_hash(holder.link.link_id, code),
+            created_at=now,
+            expires_at=now + CODE_LIFETIME,
+            attempts=0,
+        )
+    )
+    session.flush()
+    channel = Channel.EMAIL if contact.kind == ContactKind.EMAIL else Channel.SMS
+    return CodeToSend(contact, channel, code)
+
+
+def confirm_code(
+    session: Session,
+    holder: LinkHolder,
+    *,
+    code: str,
+    ip: str,
+    user_agent: str | None,
+    now: datetime,
+) -> OpenSession:
+    """Exchanges the link for a session when ``code`` is this link's latest live code."""
+    _check_limits(session, holder, ip=ip, now=now)
+    row = session.scalars(
+        select(PortalOneTimeCode)
+        .where(
+            PortalOneTimeCode.tenant_id == holder.tenant.id,
+            PortalOneTimeCode.link_id == holder.link.link_id,
+            PortalOneTimeCode.used_at.is_(None),
+            PortalOneTimeCode.expires_at > now,
+        )
+        .order_by(PortalOneTimeCode.created_at.desc())
+        .limit(1)
+    ).first()
+    given = re.sub(r"\D", "", code or "")
+    ok = (
+        row is not None
+        and row.attempts < CODE_MAX_TRIES
+        and hmac.compare_digest(row.code_hash, _code_hash(holder.link.link_id, given))
+    )
+    if row is not None:
+        row.attempts += 1
+        if ok:
+            row.used_at = now
+    _record_attempt(session, holder, ip=ip, method="otp", success=ok, now=now)
+    return _consume_link(session, holder, method="otp", ip=ip, user_agent=user_agent, now=now)
+
+
+def send_code(session: Session, holder: LinkHolder, code: CodeToSend) -> None:
+    """Sends the code now through the tenant's adapter for the channel (the person is waiting
+    on the page: the outbox's contact windows and caps are for collection, not for this)."""
+    from adimple.messaging.channels import adapters_for_tenant
+    from adimple.messaging.channels.base import OutgoingMessage
+
+    creditor = holder.tenant.trade_name or holder.tenant.legal_name
+    text = (
+        f"{creditor}: seu código de acesso ao portal é {code.code}. Vale por 10 minutos. "
+        "Não compartilhe este código com ninguém."
+    )
+    adapter = adapters_for_tenant(session, holder.tenant.id)[code.channel]
+    adapter.send(
+        OutgoingMessage(
+            idempotency_key=f"portal-otp-{uuid.uuid4().hex}",
+            channel=code.channel,
+            to=code.contact.value,
+            subject=f"{creditor}: código de acesso" if code.channel is Channel.EMAIL else None,
+            text=text
+            + (
+                f"\n\n{holder.tenant.legal_name}, CNPJ/CPF {holder.tenant.document}. "
+                "Se você não pediu este código, ignore esta mensagem."
+                if code.channel is Channel.EMAIL
+                else ""
+            ),
+            html=None,
+            template="portal_codigo",
+            metadata={"tenant_slug": holder.tenant.slug},
+        )
+    )
 
 
 def start_session(

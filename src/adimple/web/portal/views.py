@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from adimple.db.base import utcnow
 from adimple.kit.errors import DomainError, NotFound
 from adimple.kit.i18n import brl, percent, short_date, short_datetime
-from adimple.portfolio.models import Channel, Receivable, ReceivableStatus
+from adimple.portfolio.models import Channel, Customer, Receivable, ReceivableStatus
 from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
 from adimple.web.deps import DbSession
@@ -238,7 +238,27 @@ def _identity_form(
         csrf=access.link_csrf(token),
         error=error,
         document=document,
+        destinations=[
+            (c.id, _destination_label(c)) for c in access.code_destinations(_db(holder), holder)
+        ],
+        birth_date_on_file=_has_birth_date(holder),
     )
+
+
+def _db(holder: access.LinkHolder) -> Session:
+    session = Session.object_session(holder.tenant)
+    assert session is not None
+    return session
+
+
+def _has_birth_date(holder: access.LinkHolder) -> bool:
+    customer = _db(holder).get(Customer, holder.customer_id)
+    return customer is not None and customer.birth_date is not None
+
+
+def _destination_label(contact: Any) -> str:
+    kind = "e-mail" if contact.kind.value == "email" else "SMS para o celular"
+    return f"{kind} {pages.mask_contact(contact)}"
 
 
 def _holder(request: Request, session: Session) -> tuple[access.LinkHolder, str] | Response:
@@ -307,33 +327,37 @@ def identity_submit(
             now=_clock(),
         )
     except access.LockedOut as exc:
-        until = short_datetime(exc.until, holder.tenant.timezone)
-        return render(
-            "message.html",
-            status_code=429,
-            creditor=pages.creditor_of(holder.tenant),
-            title="Acesso bloqueado temporariamente",
-            lines=[
-                "Houve muitas tentativas sem sucesso. Por segurança, o acesso ficará bloqueado "
-                f"até {until}.",
-                "Se precisar de ajuda, fale com o credor pelos contatos abaixo.",
-            ],
-        )
+        return _locked(holder, exc)
     except access.IdentityNotConfirmed as exc:
         left = exc.remaining
         return _identity_form(
             holder,
             token,
-            error=(
-                "Os dados informados não conferem com o cadastro. "
-                f"{'Resta 1 tentativa' if left == 1 else f'Restam {left} tentativas'} "
-                "antes de um bloqueio temporário."
-            ),
+            error=f"Os dados informados não conferem com o cadastro. {_wrong(left)}",
             status_code=422,
             document=documento,
         )
     except access.LinkUnusable as exc:
         return _link_error(exc)
+    return _logged_in(request, opened)
+
+
+def _locked(holder: access.LinkHolder, exc: access.LockedOut) -> HTMLResponse:
+    until = short_datetime(exc.until, holder.tenant.timezone)
+    return render(
+        "message.html",
+        status_code=429,
+        creditor=pages.creditor_of(holder.tenant),
+        title="Acesso bloqueado temporariamente",
+        lines=[
+            "Houve muitas tentativas sem sucesso. Por segurança, o acesso ficará bloqueado "
+            f"até {until}.",
+            "Se precisar de ajuda, fale com o credor pelos contatos abaixo.",
+        ],
+    )
+
+
+def _logged_in(request: Request, opened: access.OpenSession) -> Response:
     response = _redirect("/portal/dividas")
     _set_cookie(
         response,
@@ -344,6 +368,105 @@ def identity_submit(
     )
     response.delete_cookie(LINK_COOKIE, path="/portal")
     return response
+
+
+def _wrong(left: int) -> str:
+    tries = "Resta 1 tentativa" if left == 1 else f"Restam {left} tentativas"
+    return f"{tries} antes de um bloqueio temporário."
+
+
+@router.post("/entrar/codigo", response_class=HTMLResponse)
+def code_request(
+    request: Request,
+    session: DbSession,
+    contato: Annotated[str, Form(max_length=40)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Sends a one-time code to the chosen verified contact point of the debtor."""
+    from adimple.messaging.channels.base import SendError
+
+    found = _holder(request, session)
+    if isinstance(found, Response):
+        return found
+    holder, token = found
+    if not hmac.compare_digest(csrf, access.link_csrf(token)):
+        return _identity_form(
+            holder, token, error="Formulário expirado: tente de novo.", status_code=403
+        )
+    try:
+        code = access.issue_code(
+            session, holder, contact_id=_uuid(contato), ip=_client_ip(request), now=_clock()
+        )
+    except access.LockedOut as exc:
+        return _locked(holder, exc)
+    except NotFound:
+        return _identity_form(holder, token, error="Escolha um dos contatos.", status_code=422)
+    try:
+        access.send_code(session, holder, code)
+    except SendError:
+        return _identity_form(
+            holder,
+            token,
+            error="Não conseguimos enviar o código agora. Tente de novo em instantes.",
+            status_code=503,
+        )
+    return _code_form(holder, token, sent_to=_destination_label(code.contact))
+
+
+def _code_form(
+    holder: access.LinkHolder,
+    token: str,
+    *,
+    sent_to: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        "codigo.html",
+        status_code=status_code,
+        creditor=pages.creditor_of(holder.tenant),
+        csrf=access.link_csrf(token),
+        sent_to=sent_to,
+        error=error,
+    )
+
+
+@router.post("/entrar/codigo/confirmar", response_class=HTMLResponse)
+def code_submit(
+    request: Request,
+    session: DbSession,
+    codigo: Annotated[str, Form(max_length=20)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    found = _holder(request, session)
+    if isinstance(found, Response):
+        return found
+    holder, token = found
+    if not hmac.compare_digest(csrf, access.link_csrf(token)):
+        return _code_form(
+            holder, token, error="Formulário expirado: tente de novo.", status_code=403
+        )
+    try:
+        opened = access.confirm_code(
+            session,
+            holder,
+            code=codigo,
+            ip=_client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            now=_clock(),
+        )
+    except access.LockedOut as exc:
+        return _locked(holder, exc)
+    except access.IdentityNotConfirmed as exc:
+        return _code_form(
+            holder,
+            token,
+            error=f"Código incorreto ou expirado. {_wrong(exc.remaining)}",
+            status_code=422,
+        )
+    except access.LinkUnusable as exc:
+        return _link_error(exc)
+    return _logged_in(request, opened)
 
 
 @router.post("/sair", response_class=HTMLResponse)
