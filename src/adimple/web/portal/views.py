@@ -475,7 +475,13 @@ def logout(
 ) -> Response:
     visit = _visit(request, session)
     if visit is not None:
-        visit.check_csrf(csrf)
+        if not hmac.compare_digest(csrf, visit.csrf):
+            return visit.page(
+                "message.html",
+                status_code=403,
+                title="Formulário expirado",
+                lines=["Recarregue a página e tente sair de novo."],
+            )
         access.end_session(session, visit.row, now=visit.now)
     response = render(
         "message.html",
@@ -501,6 +507,18 @@ def _page(handler: Callable[[Visit], Response]) -> Callable[[Request, Session], 
         except CsrfFailed as exc:
             return visit.page(
                 "message.html", status_code=403, title="Formulário expirado", lines=[exc.detail]
+            )
+        except DomainError as exc:
+            # A page, not the API's problem+json: e.g. a quote the calculator refuses.
+            session.rollback()
+            return visit.page(
+                "message.html",
+                status_code=exc.status_code,
+                title="Não foi possível mostrar esta página",
+                lines=[
+                    exc.detail[:1].upper() + exc.detail[1:],
+                    "Tente mais tarde ou fale com o credor pelos contatos abaixo.",
+                ],
             )
 
     return run
