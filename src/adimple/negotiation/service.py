@@ -899,7 +899,7 @@ def agreement_view(
             .order_by(Receivable.due_date, Receivable.external_id)
         )
     )
-    paid = sum((i.amount - i.balance for i in installments if i.status != "cancelled"), ZERO)
+    paid = sum((i.amount - i.balance for i in installments), ZERO)
     live = agreement.status in LIVE_STATUSES
     remaining = (
         sum((i.balance for i in installments if i.status in ("open", "overdue")), ZERO)
