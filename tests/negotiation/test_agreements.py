@@ -35,7 +35,12 @@ from adimple.negotiation.service import (
 )
 from adimple.payments.billing import service as billing
 from adimple.payments.billing.schemas import BillingSettingsInput
-from adimple.payments.settlement import apply_payment
+from adimple.payments.settlement import (
+    PaymentBreakdown,
+    PaymentInput,
+    apply_payment,
+    apply_payments,
+)
 from adimple.portfolio.models import Channel as ContactChannel
 from adimple.portfolio.models import (
     Customer,
@@ -339,6 +344,29 @@ class TestPayments:
         assert service.is_settled_in_full(session, tenant_id=tenant.id, customer_id=customer.id)
         view = service.agreement_view(session, agreement, as_of=AS_OF)
         assert view.status_label == "Quitado" and view.next_installment is None
+
+    def test_a_batch_of_payments_completes_it(self, session: Session, tenant: Tenant) -> None:
+        """The CNAB path: ``apply_payments`` with every installment in one return file."""
+        flat_policy(session, tenant)
+        customer, originals = debtor(session, tenant)
+        agreement = agree(session, tenant, customer)
+        items = [
+            PaymentInput(
+                receivable_id=part.id,
+                gross=part.balance,
+                paid_on=part.due_date,
+                source=PaymentSource.CNAB,
+                external_id=f"cnab:{part.external_id}",
+                breakdown=PaymentBreakdown(),
+            )
+            for part in installments(session, agreement)
+        ]
+        apply_payments(session, tenant_id=tenant.id, items=items, actor="test")
+        session.refresh(agreement)
+        assert agreement.status == AgreementStatus.COMPLETED
+        for original in originals:
+            session.refresh(original)
+            assert original.status == ReceivableStatus.PAID
 
     def test_a_vista_with_discount_records_it(self, session: Session, tenant: Tenant) -> None:
         flat_policy(session, tenant)

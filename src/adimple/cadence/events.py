@@ -254,27 +254,16 @@ def agreement_made(
     not only when its next step falls due (DESIGN §4.2: an agreement stops every pending
     contact). ``key`` makes the case event idempotent (the agreement number)."""
     cancelled = cancel_unneeded_messages(session, tenant_id=tenant_id, customer_ids=[customer_id])
-    now = utcnow()
     for case in session.scalars(
         select(CollectionCase).where(
             CollectionCase.tenant_id == tenant_id,
             CollectionCase.customer_id == customer_id,
             CollectionCase.status == CaseStatus.OPEN,
         )
-    ):
+    ).all():
         case.status = CaseStatus.PAUSED
         case.pause_reason = "agreement"
-        session.add(
-            CaseEvent(
-                tenant_id=tenant_id,
-                case_id=case.id,
-                kind=CaseEventKind.PAUSED,
-                on_date=on,
-                idempotency_key=f"paused:{key}:{case.id}",
-                data={"reason": "agreement", "agreement": key},
-                created_at=now,
-            )
-        )
+        _agreement_event(session, case, CaseEventKind.PAUSED, on, key)
     session.flush()
     return SettlementEffects(cancelled, 0, 0)
 
@@ -285,7 +274,6 @@ def agreement_ended(
     """The agreement is over (completed, broken or lapsed): a case paused for it resumes and
     is looked at by the cycle of ``on`` — to be cured when everything was paid
     (:func:`receivables_settled` then closes it), or to collect the restored balance."""
-    now = utcnow()
     cases = session.scalars(
         select(CollectionCase).where(
             CollectionCase.tenant_id == tenant_id,
@@ -298,16 +286,22 @@ def agreement_ended(
         case.status = CaseStatus.OPEN
         case.pause_reason = None
         case.next_step_on = on
-        session.add(
-            CaseEvent(
-                tenant_id=tenant_id,
-                case_id=case.id,
-                kind=CaseEventKind.RESUMED,
-                on_date=on,
-                idempotency_key=f"resumed:{key}:{case.id}",
-                data={"reason": "agreement", "agreement": key},
-                created_at=now,
-            )
-        )
+        _agreement_event(session, case, CaseEventKind.RESUMED, on, key)
     session.flush()
     return len(cases)
+
+
+def _agreement_event(
+    session: Session, case: CollectionCase, kind: CaseEventKind, on: date, key: str
+) -> None:
+    session.add(
+        CaseEvent(
+            tenant_id=case.tenant_id,
+            case_id=case.id,
+            kind=kind,
+            on_date=on,
+            idempotency_key=f"{kind.value}:{key}:{case.id}",
+            data={"reason": "agreement", "agreement": key},
+            created_at=utcnow(),
+        )
+    )

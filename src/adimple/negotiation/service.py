@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -53,6 +53,9 @@ from adimple.negotiation.models import (
 )
 from adimple.portfolio.models import Customer, Payment, PaymentSource, Receivable, ReceivableStatus
 from adimple.tenancy.models import Tenant
+
+if TYPE_CHECKING:
+    from adimple.payments.settlement import PaymentInput
 
 _CHUNK = 500
 # Receivables still owed (a written-off título is still owed; the write-off is an accounting loss).
@@ -417,7 +420,7 @@ def _complete(session: Session, agreement: Agreement, *, on: date, actor: str) -
     """Every installment paid: the originals are paid by the agreement (source ``agreement``):
     the agreement's total is shared among them in proportion to their balances; what exceeds a
     balance is charges (correção, multa, juros), what falls short is the discount granted."""
-    from adimple.payments.settlement import PaymentBreakdown, PaymentInput, apply_payments
+    from adimple.payments.settlement import apply_payments
 
     agreement.status = AgreementStatus.COMPLETED
     agreement.completed_at = utcnow()
@@ -429,18 +432,13 @@ def _complete(session: Session, agreement: Agreement, *, on: date, actor: str) -
         if share <= ZERO:
             continue
         items.append(
-            PaymentInput(
-                receivable_id=receivable.id,
+            _agreement_payment(
+                agreement,
+                receivable,
                 gross=share,
-                paid_on=on,
-                source=PaymentSource.AGREEMENT,
-                external_id=f"acordo:{agreement.number}:{receivable.id.hex}",
-                # The agreement says how the money splits, as a bank's breakdown does.
-                breakdown=PaymentBreakdown(
-                    charges=max(ZERO, share - receivable.balance),
-                    discount=max(ZERO, receivable.balance - share),
-                ),
-                details={"agreement_id": str(agreement.id), "agreement": agreement.number},
+                on=on,
+                charges=max(ZERO, share - receivable.balance),
+                discount=max(ZERO, receivable.balance - share),
             )
         )
     # The case paused for the agreement resumes first, so the settlement hook can cure it.
@@ -467,6 +465,31 @@ def _complete(session: Session, agreement: Agreement, *, on: date, actor: str) -
                 for r, s in zip(originals, shares, strict=True)
             ],
         },
+    )
+
+
+def _agreement_payment(
+    agreement: Agreement,
+    receivable: Receivable,
+    *,
+    gross: Decimal,
+    on: date,
+    charges: Decimal,
+    discount: Decimal = ZERO,
+) -> PaymentInput:
+    """A payment of an original by the agreement (source ``agreement``): the agreement says how
+    the money splits, as a bank's breakdown does (charges, and the discount granted)."""
+    from adimple.payments.settlement import PaymentBreakdown
+    from adimple.payments.settlement import PaymentInput as Input
+
+    return Input(
+        receivable_id=receivable.id,
+        gross=gross,
+        paid_on=on,
+        source=PaymentSource.AGREEMENT,
+        external_id=f"acordo:{agreement.number}:{receivable.id.hex}",
+        breakdown=PaymentBreakdown(charges=charges, discount=discount),
+        details={"agreement_id": str(agreement.id), "agreement": agreement.number},
     )
 
 
@@ -588,7 +611,7 @@ def _end_unpaid(
     on: date,
     lapse: bool,
 ) -> None:
-    from adimple.payments.settlement import PaymentBreakdown, PaymentInput, apply_payments
+    from adimple.payments.settlement import apply_payments
 
     actor = "negotiation"
     tenant_id = agreement.tenant_id
@@ -623,14 +646,8 @@ def _end_unpaid(
         if principal + charges <= ZERO:
             break
         items.append(
-            PaymentInput(
-                receivable_id=receivable.id,
-                gross=principal + charges,
-                paid_on=on,
-                source=PaymentSource.AGREEMENT,
-                external_id=f"acordo:{agreement.number}:{receivable.id.hex}",
-                breakdown=PaymentBreakdown(charges=charges),
-                details={"agreement_id": str(agreement.id), "agreement": agreement.number},
+            _agreement_payment(
+                agreement, receivable, gross=principal + charges, on=on, charges=charges
             )
         )
         remaining -= principal + charges
@@ -899,7 +916,7 @@ def agreement_view(
             .order_by(Receivable.due_date, Receivable.external_id)
         )
     )
-    paid = sum((i.amount - i.balance for i in installments if i.status != "cancelled"), ZERO)
+    paid = sum((i.amount - i.balance for i in installments), ZERO)
     live = agreement.status in LIVE_STATUSES
     remaining = (
         sum((i.balance for i in installments if i.status in ("open", "overdue")), ZERO)
