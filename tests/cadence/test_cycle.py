@@ -510,6 +510,31 @@ def test_partitions_give_the_same_plan(world: World) -> None:
     assert world.plan(partitions=1) == world.plan(partitions=7)
 
 
+def test_partitions_in_parallel_processes_write_what_one_process_writes(world: World) -> None:
+    """On PostgreSQL the partitions of a run go to worker processes (SQLite: one process)."""
+    for n in range(12):
+        customer = world.customer()
+        make_receivable(world.session, customer, MONDAY - timedelta(days=n * 5))
+        make_receivable(world.session, customer, TUESDAY + timedelta(days=3))
+    expected = world.plan(partitions=1)
+    seen: list[tuple[int, int]] = []
+    stats = run_day(
+        world.engine,
+        world.detached_tenant(),
+        TUESDAY,
+        partitions=5,
+        workers=2,
+        on_partition=lambda done, total: seen.append((done, total)),
+    ).stats
+    assert seen == [(n, 5) for n in range(1, 6)]
+    assert stats["contacts"] == len(expected["contacts"]) == world.count(OutboxMessage)
+    assert stats["tasks"] == len(expected["tasks"]) == world.count(Task)
+    assert world.count(CollectionCase) == 12
+    # Idempotent across processes too: the same date again adds nothing.
+    assert world.run(partitions=5, workers=2)["contacts"] == 0
+    assert world.count(OutboxMessage) == len(expected["contacts"])
+
+
 def test_late_loaded_overdue_titles_are_picked_up_after_a_run(world: World) -> None:
     first = world.customer()
     make_receivable(world.session, first, MONDAY)

@@ -10,10 +10,13 @@ twice adds nothing, and a run cut off half-way is completed by running it again.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import time as clock
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -628,34 +631,113 @@ def run_day(
     day: date,
     *,
     partitions: int = 1,
+    workers: int | None = None,
     policy: CompliancePolicy = DEFAULT_POLICY,
     on_partition: Callable[[int, int], None] | None = None,
 ) -> CycleOutcome:
-    """Runs the cycle: one transaction per partition, under the tenant's cycle lock."""
+    """Runs the cycle: one transaction per partition, under the tenant's cycle lock.
+
+    On PostgreSQL the partitions run in ``workers`` processes at once (default: one per
+    core); SQLite has a single writer, so they run one after the other in this process.
+    """
     started = clock.perf_counter()
-    total = Plan(day)
-    cases: list[CaseState] = []
     with cycle_lock(engine, tenant, day) as run_id:
         try:
             with engine.connect() as conn:
                 config = load_config(conn, tenant, day, policy)
                 conn.rollback()
-                parts = repo.partitions(partitions)
+            parts = repo.partitions(partitions)
+            count = worker_count(engine, len(parts), workers)
+            if count > 1:
+                results = _run_in_processes(engine, config, parts, run_id, count, on_partition)
+            else:
+                results = []
                 for index, part in enumerate(parts, start=1):
-                    with conn.begin():
-                        result = plan_partition(conn, config, part)
-                        write_partition(conn, config, result)
-                        _heartbeat(conn, run_id)
-                    _merge(total, result.plan)
-                    cases.extend(result.cases)
+                    results.append(_run_partition(engine, config, part, run_id))
                     if on_partition:
                         on_partition(index, len(parts))
         except Exception as error:
             _finish(engine, run_id, CycleRunStatus.FAILED, {}, str(error)[:2000])
             raise
+        total = Plan(day)
+        cases: list[CaseState] = []
+        for result in results:
+            _merge(total, result.plan)
+            cases.extend(result.cases)
         stats = _stats(total, cases, clock.perf_counter() - started)
         _finish(engine, run_id, CycleRunStatus.DONE, stats, None)
     return CycleOutcome(total, stats)
+
+
+def worker_count(engine: Engine, partitions: int, workers: int | None) -> int:
+    """Processes for a run: SQLite allows one writer at a time, so one there."""
+    if engine.dialect.name != "postgresql" or partitions <= 1:
+        return 1
+    return max(1, min(partitions, workers if workers is not None else os.cpu_count() or 1))
+
+
+def _run_partition(
+    engine: Engine, config: Config, part: repo.Partition, run_id: uuid.UUID
+) -> PartitionResult:
+    """One partition in one transaction: decide, write, beat the run's heartbeat."""
+    with engine.connect() as conn, conn.begin():
+        result = plan_partition(conn, config, part)
+        write_partition(conn, config, result)
+        _heartbeat(conn, run_id)
+    return result
+
+
+# The engine a worker process uses: the parent's, inherited by fork, with a pool of its own.
+_worker_engine: Engine | None = None
+
+
+def _init_worker(engine: Engine) -> None:
+    global _worker_engine
+    # The parent's pooled connections were inherited with the fork: leave them to the
+    # parent (close=False) and open fresh ones here (SQLAlchemy's documented pattern).
+    engine.dispose(close=False)
+    _worker_engine = engine
+
+
+def _run_partition_in_worker(
+    config: Config, part: repo.Partition, run_id: uuid.UUID
+) -> PartitionResult:
+    assert _worker_engine is not None
+    return _run_partition(_worker_engine, config, part, run_id)
+
+
+def _run_in_processes(
+    engine: Engine,
+    config: Config,
+    parts: list[repo.Partition],
+    run_id: uuid.UUID,
+    workers: int,
+    on_partition: Callable[[int, int], None] | None,
+) -> list[PartitionResult]:
+    """Partitions in parallel processes (disjoint customer ranges, one transaction each).
+
+    The tenant's lock stays with this process; a worker's failure fails the run, and the
+    partitions already committed are simply found done when the date is run again.
+    """
+    results: list[PartitionResult | None] = [None] * len(parts)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_init_worker,
+        initargs=(engine,),
+    )
+    try:
+        futures = {
+            pool.submit(_run_partition_in_worker, config, part, run_id): index
+            for index, part in enumerate(parts)
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
+            if on_partition:
+                on_partition(done, len(parts))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [r for r in results if r is not None]
 
 
 def _lock_key(tenant_id: uuid.UUID) -> int:
