@@ -51,6 +51,7 @@ from adimple.cadence.rules import (
     StepDef,
     due_dates_for,
     months_back,
+    reminder_candidates,
     reminder_segment,
     same_day_months_back,
     segment_window,
@@ -257,7 +258,13 @@ def _plan_reminders(
     those steps apply to them.
     """
     day, tenant_id = config.day, config.tenant_id
-    by_version = {vid: pre_due_steps(config.steps, vid) for vid in config.versions.values()}
+    # Only the cadences a customer with nothing overdue can be on have reminders to send.
+    reachable = {
+        config.versions[s.cadence_name]
+        for s in reminder_candidates(config.segments)
+        if s.cadence_name in config.versions
+    }
+    by_version = {vid: pre_due_steps(config.steps, vid) for vid in reachable}
     dates = sorted(
         {d for steps in by_version.values() for s in steps for d in due_dates_for(day, s)}
     )
@@ -274,9 +281,6 @@ def _plan_reminders(
     eligible = [c for c in grouped if not touched.get(c, c in live_before)]
     if not eligible:
         return
-    missing = [c for c in eligible if c not in views]
-    if missing:
-        views.update(_load(conn, config, missing).views)
     chronic, loyal = segment_window(config.segments)
     feats = repo.features(
         conn,
@@ -287,7 +291,8 @@ def _plan_reminders(
         chronic_since=months_back(day, chronic - 1),
         loyal_since=same_day_months_back(day, loyal),
     )
-    for customer_id in sorted(eligible, key=lambda c: views[c].external_id):
+    todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
+    for customer_id in eligible:
         segment = reminder_segment(feats[customer_id], config.segments, day)
         version_id = config.versions.get(segment.cadence_name) if segment else None
         if version_id is None:
@@ -295,7 +300,14 @@ def _plan_reminders(
         for step in by_version[version_id]:
             receivables = [r for r in grouped[customer_id] if step_date(r.due_date, step) == day]
             if receivables:
-                plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)
+                todo.append((customer_id, version_id, step, receivables))
+    # Contact points, opt-outs and history only for the customers who do get a reminder.
+    missing = sorted({c for c, _, _, _ in todo if c not in views})
+    if missing:
+        views.update(_load(conn, config, missing).views)
+    todo.sort(key=lambda item: views[item[0]].external_id)  # stable: steps keep their order
+    for customer_id, version_id, step, receivables in todo:
+        plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)
 
 
 # --- writing ---------------------------------------------------------------------------------

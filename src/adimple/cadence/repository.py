@@ -504,6 +504,13 @@ def features(
         ids_clause = "{alias}.customer_id IN :ids"
         ids_param = bindparam("ids", expanding=True, type_=Uuid())
     stmt = text(
+        # The customers' títulos are read once, each with its last payment date (one probe
+        # of the payment index per título); MATERIALIZED keeps the planner from inlining
+        # the subquery at every reference to paid_on below.
+        "WITH x AS MATERIALIZED (SELECT r.customer_id, r.issue_date, r.due_date, r.status, "
+        "r.balance_cents, (SELECT MAX(p.paid_on) FROM payment AS p "
+        "WHERE p.tenant_id = r.tenant_id AND p.receivable_id = r.id) AS paid_on "
+        f"FROM receivable AS r WHERE r.tenant_id = :t AND {ids_clause.format(alias='r')}) "
         "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
         "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
         "AND x.due_date > :prescribed THEN x.balance_cents ELSE 0 END) AS overdue_cents, "
@@ -512,16 +519,7 @@ def features(
         f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
         "AS paid_late_recent, "
         "MAX(CASE WHEN x.paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
-        # Each título's last payment date, computed once in a grouped join (a correlated
-        # subquery here would be evaluated again for every reference to it).
-        "FROM (SELECT r.customer_id, r.issue_date, r.due_date, r.status, r.balance_cents, "
-        "pay.paid_on FROM receivable AS r LEFT JOIN ("
-        "SELECT p.receivable_id, MAX(p.paid_on) AS paid_on FROM payment AS p "
-        "JOIN receivable AS r2 ON r2.tenant_id = p.tenant_id AND r2.id = p.receivable_id "
-        f"WHERE p.tenant_id = :t AND {ids_clause.format(alias='r2')} "
-        "GROUP BY p.receivable_id) AS pay ON pay.receivable_id = r.id "
-        f"WHERE r.tenant_id = :t AND {ids_clause.format(alias='r')}) AS x "
-        "GROUP BY x.customer_id"
+        "FROM x GROUP BY x.customer_id"
     ).bindparams(
         bindparam("t", tenant_id, type_=Uuid()),
         ids_param,
