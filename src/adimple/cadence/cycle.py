@@ -210,7 +210,9 @@ def plan_partition(conn: Connection, config: Config, part: repo.Partition) -> Pa
     return PartitionResult(plan, states)
 
 
-def _load(conn: Connection, config: Config, customer_ids: list[uuid.UUID]) -> repo.Loaded:
+def _load(
+    conn: Connection, config: Config, customer_ids: list[uuid.UUID], *, with_cases: bool = True
+) -> repo.Loaded:
     return repo.load_customers(
         conn,
         config.tenant_id,
@@ -219,6 +221,7 @@ def _load(conn: Connection, config: Config, customer_ids: list[uuid.UUID]) -> re
         cutoff=config.cutoff,
         prescribed_on=config.prescribed_on,
         attempts_window_days=config.policy.attempts_window_days,
+        with_cases=with_cases,
     )
 
 
@@ -304,7 +307,7 @@ def _plan_reminders(
     # Contact points, opt-outs and history only for the customers who do get a reminder.
     missing = sorted({c for c, _, _, _ in todo if c not in views})
     if missing:
-        views.update(_load(conn, config, missing).views)
+        views.update(_load(conn, config, missing, with_cases=False).views)
     todo.sort(key=lambda item: views[item[0]].external_id)  # stable: steps keep their order
     for customer_id, version_id, step, receivables in todo:
         plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)

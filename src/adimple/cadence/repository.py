@@ -340,24 +340,49 @@ def load_customers(
     cutoff: date,
     prescribed_on: date,
     attempts_window_days: int,
+    with_cases: bool = True,
 ) -> Loaded:
+    """Customers as the planner sees them. ``with_cases=False`` (pre-due reminders) leaves out
+    what only a case uses: the overdue títulos and the bureau records."""
     ids = sorted(set(customer_ids))
     views: dict[uuid.UUID, CustomerView] = {}
     overdue_any: set[uuid.UUID] = set()
     since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
     for chunk in chunks(ids, id_chunk_size(conn)):
-        agreement = {
-            row[0]
-            for row in conn.execute(
-                select(Receivable.customer_id)
-                .where(
-                    Receivable.tenant_id == tenant_id,
-                    uuid_in(conn, Receivable.customer_id, chunk),
-                    Receivable.status == ReceivableStatus.AGREEMENT,
-                )
-                .distinct()
+        # One pass over the customers' títulos: the overdue ones (a case's) and whether any
+        # is in an agreement (a guard for everyone).
+        agreement: set[uuid.UUID] = set()
+        overdue_rows = []
+        status_filter = Receivable.status == ReceivableStatus.AGREEMENT
+        if with_cases:
+            status_filter = or_(
+                status_filter,
+                and_(
+                    Receivable.status == ReceivableStatus.OPEN,
+                    Receivable.due_date <= cutoff,
+                    Receivable.balance > Decimal("0.00"),
+                ),
             )
-        }
+        for r in conn.execute(
+            select(
+                Receivable.customer_id,
+                Receivable.id,
+                Receivable.external_id,
+                Receivable.due_date,
+                Receivable.balance.label("balance"),
+                Receivable.status,
+            )
+            .where(
+                Receivable.tenant_id == tenant_id,
+                uuid_in(conn, Receivable.customer_id, chunk),
+                status_filter,
+            )
+            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
+        ).all():
+            if r.status == ReceivableStatus.AGREEMENT:
+                agreement.add(r.customer_id)
+            else:
+                overdue_rows.append(r)
         for c in conn.execute(
             select(
                 Customer.id,
@@ -423,23 +448,7 @@ def load_customers(
             )
         ).all():
             views[customer_id].opted_out.add(Channel(channel))
-        for r in conn.execute(
-            select(
-                Receivable.customer_id,
-                Receivable.id,
-                Receivable.external_id,
-                Receivable.due_date,
-                Receivable.balance.label("balance"),
-            )
-            .where(
-                Receivable.tenant_id == tenant_id,
-                uuid_in(conn, Receivable.customer_id, chunk),
-                Receivable.status == ReceivableStatus.OPEN,
-                Receivable.due_date <= cutoff,
-                Receivable.balance > Decimal("0.00"),
-            )
-            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
-        ).all():
+        for r in overdue_rows:
             overdue_any.add(r.customer_id)
             if r.due_date > prescribed_on:
                 views[r.customer_id].overdue.append(
@@ -458,6 +467,8 @@ def load_customers(
             view = views[o.customer_id]
             local = o.scheduled_for.astimezone(timezone_for_uf(view.uf)).date()
             view.history.append((local, Channel(o.channel)))
+        if not with_cases:
+            continue
         for b in conn.execute(
             select(
                 CreditBureauRecord.id,
