@@ -262,10 +262,9 @@ def _plan_reminders(
     """
     day, tenant_id = config.day, config.tenant_id
     # Only the cadences a customer with nothing overdue can be on have reminders to send.
+    candidates = reminder_candidates(config.segments)
     reachable = {
-        config.versions[s.cadence_name]
-        for s in reminder_candidates(config.segments)
-        if s.cadence_name in config.versions
+        config.versions[s.cadence_name] for s in candidates if s.cadence_name in config.versions
     }
     by_version = {vid: pre_due_steps(config.steps, vid) for vid in reachable}
     dates = sorted(
@@ -296,7 +295,7 @@ def _plan_reminders(
     )
     todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
     for customer_id in eligible:
-        segment = reminder_segment(feats[customer_id], config.segments, day)
+        segment = reminder_segment(feats[customer_id], candidates, day)  # same answer, sorted once
         version_id = config.versions.get(segment.cadence_name) if segment else None
         if version_id is None:
             continue
