@@ -17,11 +17,14 @@ from adimple.cadence.cycle import CycleBusy, cycle_lock, plan_day, run_day
 from adimple.cadence.events import receivables_settled
 from adimple.cadence.models import (
     BureauStatus,
+    Cadence,
     CaseEvent,
     CollectionCase,
     ContactSuppression,
     CreditBureauRecord,
+    CycleRun,
 )
+from adimple.cadence.planner import CycleError
 from adimple.compliance.rules import CompliancePolicy
 from adimple.kit.calendar import ContactWindowPolicy
 from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
@@ -508,6 +511,49 @@ def test_partitions_give_the_same_plan(world: World) -> None:
         make_receivable(world.session, customer, MONDAY - timedelta(days=n * 5))
         make_receivable(world.session, customer, TUESDAY + timedelta(days=3))
     assert world.plan(partitions=1) == world.plan(partitions=7)
+
+
+def test_partitions_in_parallel_processes_write_what_one_process_writes(world: World) -> None:
+    """On PostgreSQL the partitions of a run go to worker processes (SQLite: one process)."""
+    for n in range(12):
+        customer = world.customer()
+        make_receivable(world.session, customer, MONDAY - timedelta(days=n * 5))
+        make_receivable(world.session, customer, TUESDAY + timedelta(days=3))
+    expected = world.plan(partitions=1)
+    seen: list[tuple[int, int]] = []
+    stats = run_day(
+        world.engine,
+        world.detached_tenant(),
+        TUESDAY,
+        partitions=5,
+        workers=2,
+        on_partition=lambda done, total: seen.append((done, total)),
+    ).stats
+    assert seen == [(n, 5) for n in range(1, 6)]
+    assert stats["contacts"] == len(expected["contacts"]) == world.count(OutboxMessage)
+    assert stats["tasks"] == len(expected["tasks"]) == world.count(Task)
+    assert world.count(CollectionCase) == 12
+    # Idempotent across processes too: the same date again adds nothing.
+    assert world.run(partitions=5, workers=2)["contacts"] == 0
+    assert world.count(OutboxMessage) == len(expected["contacts"])
+
+
+def test_a_failing_worker_fails_the_run_and_frees_the_lock(world: World) -> None:
+    for n in range(6):
+        make_receivable(world.session, world.customer(), MONDAY - timedelta(days=n))
+    cadence = world.session.scalars(
+        select(Cadence).where(Cadence.tenant_id == world.tenant_id, Cadence.name == "padrao")
+    ).one()
+    cadence.name = "renomeada"  # the segments now name a cadence that does not exist
+    tenant = world.detached_tenant()
+    with pytest.raises(CycleError, match="does not exist"):
+        run_day(world.engine, tenant, TUESDAY, partitions=4, workers=2)
+    assert world.count(CollectionCase) == 0
+    runs = world.session.scalars(select(CycleRun).where(CycleRun.tenant_id == tenant.id)).all()
+    assert [(r.status.value, r.error is not None) for r in runs] == [("failed", True)]
+    cadence.name = "padrao"
+    world.session.commit()
+    assert world.run(partitions=4, workers=2)["cases"]["opened"] == 6
 
 
 def test_late_loaded_overdue_titles_are_picked_up_after_a_run(world: World) -> None:

@@ -10,10 +10,13 @@ twice adds nothing, and a run cut off half-way is completed by running it again.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import time as clock
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -49,6 +52,7 @@ from adimple.cadence.rules import (
     StepDef,
     due_dates_for,
     months_back,
+    reminder_candidates,
     reminder_segment,
     same_day_months_back,
     segment_window,
@@ -208,7 +212,9 @@ def plan_partition(conn: Connection, config: Config, part: repo.Partition) -> Pa
     return PartitionResult(plan, states)
 
 
-def _load(conn: Connection, config: Config, customer_ids: list[uuid.UUID]) -> repo.Loaded:
+def _load(
+    conn: Connection, config: Config, customer_ids: list[uuid.UUID], *, with_cases: bool = True
+) -> repo.Loaded:
     return repo.load_customers(
         conn,
         config.tenant_id,
@@ -217,6 +223,7 @@ def _load(conn: Connection, config: Config, customer_ids: list[uuid.UUID]) -> re
         cutoff=config.cutoff,
         prescribed_on=config.prescribed_on,
         attempts_window_days=config.policy.attempts_window_days,
+        with_cases=with_cases,
     )
 
 
@@ -256,7 +263,12 @@ def _plan_reminders(
     those steps apply to them.
     """
     day, tenant_id = config.day, config.tenant_id
-    by_version = {vid: pre_due_steps(config.steps, vid) for vid in config.versions.values()}
+    # Only the cadences a customer with nothing overdue can be on have reminders to send.
+    candidates = reminder_candidates(config.segments)
+    reachable = {
+        config.versions[s.cadence_name] for s in candidates if s.cadence_name in config.versions
+    }
+    by_version = {vid: pre_due_steps(config.steps, vid) for vid in reachable}
     dates = sorted(
         {d for steps in by_version.values() for s in steps for d in due_dates_for(day, s)}
     )
@@ -273,9 +285,6 @@ def _plan_reminders(
     eligible = [c for c in grouped if not touched.get(c, c in live_before)]
     if not eligible:
         return
-    missing = [c for c in eligible if c not in views]
-    if missing:
-        views.update(_load(conn, config, missing).views)
     chronic, loyal = segment_window(config.segments)
     feats = repo.features(
         conn,
@@ -286,15 +295,23 @@ def _plan_reminders(
         chronic_since=months_back(day, chronic - 1),
         loyal_since=same_day_months_back(day, loyal),
     )
-    for customer_id in sorted(eligible, key=lambda c: views[c].external_id):
-        segment = reminder_segment(feats[customer_id], config.segments, day)
+    todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
+    for customer_id in eligible:
+        segment = reminder_segment(feats[customer_id], candidates, day)  # same answer, sorted once
         version_id = config.versions.get(segment.cadence_name) if segment else None
         if version_id is None:
             continue
         for step in by_version[version_id]:
             receivables = [r for r in grouped[customer_id] if step_date(r.due_date, step) == day]
             if receivables:
-                plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)
+                todo.append((customer_id, version_id, step, receivables))
+    # Contact points, opt-outs and history only for the customers who do get a reminder.
+    missing = sorted({c for c, _, _, _ in todo if c not in views})
+    if missing:
+        views.update(_load(conn, config, missing, with_cases=False).views)
+    todo.sort(key=lambda item: views[item[0]].external_id)  # stable: steps keep their order
+    for customer_id, version_id, step, receivables in todo:
+        plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -630,13 +647,16 @@ def run_day(
     day: date,
     *,
     partitions: int = 1,
+    workers: int | None = None,
     policy: CompliancePolicy = DEFAULT_POLICY,
     on_partition: Callable[[int, int], None] | None = None,
 ) -> CycleOutcome:
-    """Runs the cycle: one transaction per partition, under the tenant's cycle lock."""
+    """Runs the cycle: one transaction per partition, under the tenant's cycle lock.
+
+    On PostgreSQL the partitions run in ``workers`` processes at once (default: one per
+    core); SQLite has a single writer, so they run one after the other in this process.
+    """
     started = clock.perf_counter()
-    total = Plan(day)
-    cases: list[CaseState] = []
     with cycle_lock(engine, tenant, day) as run_id:
         try:
             # Agreements broken or lapsed today reopen their títulos before the day is planned.
@@ -645,22 +665,98 @@ def run_day(
             with engine.connect() as conn:
                 config = load_config(conn, tenant, day, policy)
                 conn.rollback()
-                parts = repo.partitions(partitions)
+            parts = repo.partitions(partitions)
+            count = worker_count(engine, len(parts), workers)
+            if count > 1:
+                results = _run_in_processes(engine, config, parts, run_id, count, on_partition)
+            else:
+                results = []
                 for index, part in enumerate(parts, start=1):
-                    with conn.begin():
-                        result = plan_partition(conn, config, part)
-                        write_partition(conn, config, result)
-                        _heartbeat(conn, run_id)
-                    _merge(total, result.plan)
-                    cases.extend(result.cases)
+                    results.append(_run_partition(engine, config, part, run_id))
                     if on_partition:
                         on_partition(index, len(parts))
         except Exception as error:
             _finish(engine, run_id, CycleRunStatus.FAILED, {}, str(error)[:2000])
             raise
+        total = Plan(day)
+        cases: list[CaseState] = []
+        for result in results:
+            _merge(total, result.plan)
+            cases.extend(result.cases)
         stats = _stats(total, cases, clock.perf_counter() - started)
         _finish(engine, run_id, CycleRunStatus.DONE, stats, None)
     return CycleOutcome(total, stats)
+
+
+def worker_count(engine: Engine, partitions: int, workers: int | None) -> int:
+    """Processes for a run: SQLite allows one writer at a time, so one there."""
+    if engine.dialect.name != "postgresql" or partitions <= 1:
+        return 1
+    return max(1, min(partitions, workers if workers is not None else os.cpu_count() or 1))
+
+
+def _run_partition(
+    engine: Engine, config: Config, part: repo.Partition, run_id: uuid.UUID
+) -> PartitionResult:
+    """One partition in one transaction: decide, write, beat the run's heartbeat."""
+    with engine.connect() as conn, conn.begin():
+        result = plan_partition(conn, config, part)
+        write_partition(conn, config, result)
+        _heartbeat(conn, run_id)
+    return result
+
+
+# The engine a worker process uses: the parent's, inherited by fork, with a pool of its own.
+_worker_engine: Engine | None = None
+
+
+def _init_worker(engine: Engine) -> None:
+    global _worker_engine
+    # The parent's pooled connections were inherited with the fork: leave them to the
+    # parent (close=False) and open fresh ones here (SQLAlchemy's documented pattern).
+    engine.dispose(close=False)
+    _worker_engine = engine
+
+
+def _run_partition_in_worker(
+    config: Config, part: repo.Partition, run_id: uuid.UUID
+) -> PartitionResult:
+    assert _worker_engine is not None
+    return _run_partition(_worker_engine, config, part, run_id)
+
+
+def _run_in_processes(
+    engine: Engine,
+    config: Config,
+    parts: list[repo.Partition],
+    run_id: uuid.UUID,
+    workers: int,
+    on_partition: Callable[[int, int], None] | None,
+) -> list[PartitionResult]:
+    """Partitions in parallel processes (disjoint customer ranges, one transaction each).
+
+    The tenant's lock stays with this process; a worker's failure fails the run, and the
+    partitions already committed are simply found done when the date is run again.
+    """
+    results: list[PartitionResult | None] = [None] * len(parts)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_init_worker,
+        initargs=(engine,),
+    )
+    try:
+        futures = {
+            pool.submit(_run_partition_in_worker, config, part, run_id): index
+            for index, part in enumerate(parts)
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
+            if on_partition:
+                on_partition(done, len(parts))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [r for r in results if r is not None]
 
 
 def _lock_key(tenant_id: uuid.UUID) -> int:

@@ -24,6 +24,17 @@ PartitionsOption = Annotated[
     typer.Option("--partitions", min=1, max=1024, help="Customer-id ranges, one transaction each."),
 ]
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        help="PostgreSQL: processes running partitions at once (default: one per core). "
+        "SQLite always runs them one at a time.",
+    ),
+]
+
 
 def _day(value: str | None) -> date:
     from adimple.settings import get_settings
@@ -66,7 +77,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("run")
     def run_command(
-        day: DateOption = None, tenant: TenantOption = None, partitions: PartitionsOption = 1
+        day: DateOption = None,
+        tenant: TenantOption = None,
+        partitions: PartitionsOption = 1,
+        workers: WorkersOption = None,
     ) -> None:
         """Run the daily cycle for DATE: open/advance/cure cases, queue contacts and tasks.
 
@@ -92,7 +106,7 @@ def register(app: typer.Typer) -> None:
                     session.expunge(row)
             results = []
             for row in tenants:
-                outcome = run_day(engine, row, when, partitions=partitions)
+                outcome = run_day(engine, row, when, partitions=partitions, workers=workers)
                 results.append({"tenant": row.slug, **outcome.stats})
         except CycleBusy as exc:
             die(str(exc), code=3)

@@ -340,24 +340,49 @@ def load_customers(
     cutoff: date,
     prescribed_on: date,
     attempts_window_days: int,
+    with_cases: bool = True,
 ) -> Loaded:
+    """Customers as the planner sees them. ``with_cases=False`` (pre-due reminders) leaves out
+    what only a case uses: the overdue títulos and the bureau records."""
     ids = sorted(set(customer_ids))
     views: dict[uuid.UUID, CustomerView] = {}
     overdue_any: set[uuid.UUID] = set()
     since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
     for chunk in chunks(ids, id_chunk_size(conn)):
-        agreement = {
-            row[0]
-            for row in conn.execute(
-                select(Receivable.customer_id)
-                .where(
-                    Receivable.tenant_id == tenant_id,
-                    uuid_in(conn, Receivable.customer_id, chunk),
-                    Receivable.status == ReceivableStatus.AGREEMENT,
-                )
-                .distinct()
+        # One pass over the customers' títulos: the overdue ones (a case's) and whether any
+        # is in an agreement (a guard for everyone).
+        agreement: set[uuid.UUID] = set()
+        overdue_rows = []
+        status_filter = Receivable.status == ReceivableStatus.AGREEMENT
+        if with_cases:
+            status_filter = or_(
+                status_filter,
+                and_(
+                    Receivable.status == ReceivableStatus.OPEN,
+                    Receivable.due_date <= cutoff,
+                    Receivable.balance > Decimal("0.00"),
+                ),
             )
-        }
+        for r in conn.execute(
+            select(
+                Receivable.customer_id,
+                Receivable.id,
+                Receivable.external_id,
+                Receivable.due_date,
+                Receivable.balance.label("balance"),
+                Receivable.status,
+            )
+            .where(
+                Receivable.tenant_id == tenant_id,
+                uuid_in(conn, Receivable.customer_id, chunk),
+                status_filter,
+            )
+            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
+        ).all():
+            if r.status == ReceivableStatus.AGREEMENT:
+                agreement.add(r.customer_id)
+            else:
+                overdue_rows.append(r)
         for c in conn.execute(
             select(
                 Customer.id,
@@ -423,23 +448,7 @@ def load_customers(
             )
         ).all():
             views[customer_id].opted_out.add(Channel(channel))
-        for r in conn.execute(
-            select(
-                Receivable.customer_id,
-                Receivable.id,
-                Receivable.external_id,
-                Receivable.due_date,
-                Receivable.balance.label("balance"),
-            )
-            .where(
-                Receivable.tenant_id == tenant_id,
-                uuid_in(conn, Receivable.customer_id, chunk),
-                Receivable.status == ReceivableStatus.OPEN,
-                Receivable.due_date <= cutoff,
-                Receivable.balance > Decimal("0.00"),
-            )
-            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
-        ).all():
+        for r in overdue_rows:
             overdue_any.add(r.customer_id)
             if r.due_date > prescribed_on:
                 views[r.customer_id].overdue.append(
@@ -458,6 +467,8 @@ def load_customers(
             view = views[o.customer_id]
             local = o.scheduled_for.astimezone(timezone_for_uf(view.uf)).date()
             view.history.append((local, Channel(o.channel)))
+        if not with_cases:
+            continue
         for b in conn.execute(
             select(
                 CreditBureauRecord.id,
@@ -504,6 +515,13 @@ def features(
         ids_clause = "{alias}.customer_id IN :ids"
         ids_param = bindparam("ids", expanding=True, type_=Uuid())
     stmt = text(
+        # The customers' títulos are read once, each with its last payment date (one probe
+        # of the payment index per título); MATERIALIZED keeps the planner from inlining
+        # the subquery at every reference to paid_on below.
+        "WITH x AS MATERIALIZED (SELECT r.customer_id, r.issue_date, r.due_date, r.status, "
+        "r.balance_cents, (SELECT MAX(p.paid_on) FROM payment AS p "
+        "WHERE p.tenant_id = r.tenant_id AND p.receivable_id = r.id) AS paid_on "
+        f"FROM receivable AS r WHERE r.tenant_id = :t AND {ids_clause.format(alias='r')}) "
         "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
         "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
         "AND x.due_date > :prescribed THEN x.balance_cents ELSE 0 END) AS overdue_cents, "
@@ -512,16 +530,7 @@ def features(
         f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
         "AS paid_late_recent, "
         "MAX(CASE WHEN x.paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
-        # Each título's last payment date, computed once in a grouped join (a correlated
-        # subquery here would be evaluated again for every reference to it).
-        "FROM (SELECT r.customer_id, r.issue_date, r.due_date, r.status, r.balance_cents, "
-        "pay.paid_on FROM receivable AS r LEFT JOIN ("
-        "SELECT p.receivable_id, MAX(p.paid_on) AS paid_on FROM payment AS p "
-        "JOIN receivable AS r2 ON r2.tenant_id = p.tenant_id AND r2.id = p.receivable_id "
-        f"WHERE p.tenant_id = :t AND {ids_clause.format(alias='r2')} "
-        "GROUP BY p.receivable_id) AS pay ON pay.receivable_id = r.id "
-        f"WHERE r.tenant_id = :t AND {ids_clause.format(alias='r')}) AS x "
-        "GROUP BY x.customer_id"
+        "FROM x GROUP BY x.customer_id"
     ).bindparams(
         bindparam("t", tenant_id, type_=Uuid()),
         ids_param,

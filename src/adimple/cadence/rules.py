@@ -217,6 +217,13 @@ def segment_window(segments: Sequence[SegmentDef]) -> tuple[int, int]:
     return chronic, loyal
 
 
+def reminder_candidates(segments: Sequence[SegmentDef]) -> list[SegmentDef]:
+    """Every segment :func:`reminder_segment` can return, in the order it tries them."""
+    history = [s for s in segments if s.kind not in ("preventive", "always", "high_balance")]
+    preventive = sorted((s for s in segments if s.kind == "preventive"), key=lambda s: s.priority)
+    return sorted(history, key=lambda s: (s.priority, s.code)) + preventive[:1]
+
+
 def reminder_segment(
     features: CustomerFeatures, segments: Sequence[SegmentDef], day: date
 ) -> SegmentDef | None:
@@ -228,9 +235,7 @@ def reminder_segment(
     segment's reminders. The catch-all (``always``) and overdue-balance rules play no part
     before anything is due.
     """
-    candidates = [s for s in segments if s.kind not in ("preventive", "always", "high_balance")]
-    for segment in sorted(candidates, key=lambda s: (s.priority, s.code)):
-        if _matches(segment, features, day) is not None:
+    for segment in reminder_candidates(segments):
+        if segment.kind == "preventive" or _matches(segment, features, day) is not None:
             return segment
-    preventive = sorted((s for s in segments if s.kind == "preventive"), key=lambda s: s.priority)
-    return preventive[0] if preventive else None
+    return None

@@ -100,10 +100,14 @@ def is_bank_holiday(day: date) -> bool:
     return day in _bank_holidays(day.year)
 
 
+# Pure functions of the date, asked again and again by the daily cycle (every step of every
+# case it looks at): remembered.
+@lru_cache(maxsize=16384)
 def is_bank_business_day(day: date) -> bool:
     return day.weekday() < 5 and not is_bank_holiday(day)
 
 
+@lru_cache(maxsize=16384)
 def next_bank_business_day(day: date) -> date:
     """``day`` itself when it is a business day, else the next one."""
     while not is_bank_business_day(day):
