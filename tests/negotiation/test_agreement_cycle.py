@@ -123,10 +123,14 @@ def test_run_day_breaks_the_agreement_and_collection_resumes(
         assert session.get_one(Agreement, agreement.id).status == AgreementStatus.ACTIVE
         missed = second.due_date
 
-    # While the agreement is in force nothing is sent (the planner closes the episode when its
-    # next step falls due: nothing overdue is open).
+    # While the agreement is in force nothing is sent and the episode waits, paused: the
+    # títulos are suspended, not paid (it is not closed as cured).
     run_day(engine, _tenant(factory, tenant_id), date(2026, 12, 2))
     with factory() as session:
+        during = session.scalars(
+            select(CollectionCase).where(CollectionCase.customer_id == customer_id)
+        ).all()
+        assert [(c.status, c.pause_reason) for c in during] == [(CaseStatus.PAUSED, "agreement")]
         queued = session.scalar(
             select(func.count())
             .select_from(OutboxMessage)
@@ -154,6 +158,7 @@ def test_run_day_breaks_the_agreement_and_collection_resumes(
             )
         ).one()
         assert case.last_step_on == day  # the cycle carried out a step again today
+        assert case.id == during[0].id  # the same episode resumed
 
 
 def test_concurrent_creations_make_one_agreement(

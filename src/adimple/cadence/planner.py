@@ -609,6 +609,21 @@ def advance_case(
             risk_band=state.risk_band,
         )
 
+    def pause(block: SuppressionReason) -> None:
+        if state.status != "paused" or state.pause_reason != block.value:
+            state.status = "paused"
+            state.pause_reason = block.value
+            state.events.append(("paused", None, {"reason": block.value}))
+        decision = passing()
+        if decision.executed is not None:
+            plan_blocked_case(plan, state.view(), customer, decision.executed, block)
+        state.next_step_on = decision.next_step_on or day + timedelta(days=REVIEW_DAYS)
+
+    if not customer.overdue and customer.facts.in_agreement:
+        # The títulos are suspended by an agreement, not paid: the episode waits — cured when
+        # the agreement completes (its títulos are then paid), resumed if it breaks.
+        pause(SuppressionReason.AGREEMENT)
+        return
     if not customer.overdue:
         # Nothing overdue: paid (cured) — or only prescribed títulos remain, and active
         # collection stops (Código Civil art. 206 §5º I).
@@ -643,14 +658,7 @@ def advance_case(
     block = case_block_reason(customer.facts)
     if block in PAUSING:
         assert block is not None
-        if state.status != "paused" or state.pause_reason != block.value:
-            state.status = "paused"
-            state.pause_reason = block.value
-            state.events.append(("paused", None, {"reason": block.value}))
-        decision = passing()
-        if decision.executed is not None:
-            plan_blocked_case(plan, state.view(), customer, decision.executed, block)
-        state.next_step_on = decision.next_step_on or day + timedelta(days=REVIEW_DAYS)
+        pause(block)
         return
     if state.status == "paused":
         state.events.append(("resumed", None, {"reason": state.pause_reason}))
