@@ -6,6 +6,7 @@ request, job or command that opened the unit of work commits).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -43,6 +44,16 @@ from adimple.tenancy.models import Tenant
 
 # --- policy -----------------------------------------------------------------------------------
 
+# Per-process caches that can never serve stale data: a policy version is an immutable row
+# (saving makes a new one, with a new id), so its parsed document is keyed by the row's id; the
+# index book is keyed by a stamp of the index rows (count and latest ``imported_at``, which every
+# import that inserts or changes a month moves). Each read still asks the database which version
+# is current — one small query instead of the document and four series — so a change is seen at
+# once, in every process (the portal's offers page read them on every request: issue 7).
+_cache_lock = threading.Lock()
+_policies: dict[uuid.UUID, Policy] = {}
+_books: dict[tuple[Any, ...], IndexBook] = {}
+
 
 def get_active_policy_record(session: Session, *, tenant_id: uuid.UUID) -> CollectionPolicy | None:
     """The tenant's highest policy version, or None when it never saved one."""
@@ -56,8 +67,25 @@ def get_active_policy_record(session: Session, *, tenant_id: uuid.UUID) -> Colle
 
 def get_active_policy(session: Session, *, tenant_id: uuid.UUID) -> Policy:
     """The tenant's active policy; the default policy when it has none (docs/policy.md)."""
-    record = get_active_policy_record(session, tenant_id=tenant_id)
-    return DEFAULT_POLICY if record is None else policy_from_data(record.document)
+    record_id = session.scalar(
+        select(CollectionPolicy.id)
+        .where(CollectionPolicy.tenant_id == tenant_id)
+        .order_by(CollectionPolicy.version.desc())
+        .limit(1)
+    )
+    if record_id is None:
+        return DEFAULT_POLICY
+    with _cache_lock:
+        policy = _policies.get(record_id)
+    if policy is None:
+        record = session.get(CollectionPolicy, record_id)
+        assert record is not None
+        policy = policy_from_data(record.document)
+        with _cache_lock:
+            if len(_policies) > 10_000:
+                _policies.clear()
+            _policies[record_id] = policy
+    return policy
 
 
 def list_policy_versions(session: Session, *, tenant_id: uuid.UUID) -> list[CollectionPolicy]:
@@ -136,7 +164,16 @@ def load_index_series(session: Session, series: SeriesName | str) -> IndexSeries
 
 
 def load_index_book(session: Session) -> IndexBook:
-    return IndexBook({name: load_index_series(session, name) for name in SeriesName})
+    """Every series (packaged values overlaid with the database's), cached per index stamp."""
+    stamp = tuple(session.execute(select(func.count(), func.max(IndexValue.imported_at))).one())
+    with _cache_lock:
+        book = _books.get(stamp)
+    if book is None:
+        book = IndexBook({name: load_index_series(session, name) for name in SeriesName})
+        with _cache_lock:
+            _books.clear()  # only the current stamp is worth keeping
+            _books[stamp] = book
+    return book
 
 
 def import_index_file(
@@ -211,10 +248,8 @@ def offers_for_customer(
     Overdue receivables are updated (correção, multa, juros); with ``include_future`` the ones
     not yet due enter at present value when the policy knows the contract rate (CDC art. 52 §2).
     """
-    customer = session.scalars(
-        select(Customer).where(Customer.tenant_id == tenant_id, Customer.id == customer_id)
-    ).first()
-    if customer is None:
+    customer = session.get(Customer, customer_id)  # usually already in the identity map
+    if customer is None or customer.tenant_id != tenant_id:
         raise NotFound("devedor não encontrado")
     policy = get_active_policy(session, tenant_id=tenant_id)
     first = first_due_date(as_of, policy)

@@ -97,6 +97,20 @@ def customer_of(session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUI
     return customer
 
 
+def tenant_and_customer(
+    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID
+) -> tuple[Tenant, Customer]:
+    """The creditor and its customer in one round trip (every portal page needs both)."""
+    row = session.execute(
+        select(Tenant, Customer)
+        .join(Customer, Customer.tenant_id == Tenant.id)
+        .where(Tenant.id == tenant_id, Customer.id == customer_id)
+    ).first()
+    if row is None:
+        raise NotFound("devedor não encontrado")
+    return row[0], row[1]
+
+
 def debts(session: Session, *, tenant: Tenant, customer: Customer, today: date) -> DebtSummary:
     """Each open título with its update to today (principal, correção, multa, juros, taxas)."""
     receivables = session.scalars(

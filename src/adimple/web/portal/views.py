@@ -127,12 +127,11 @@ class Visit:
         self.db = session
         self.row = row
         self.now = now
-        tenant = session.get(Tenant, row.tenant_id)
-        assert tenant is not None
-        self.tenant = tenant
-        self.customer = pages.customer_of(
+        tenant, customer = pages.tenant_and_customer(
             session, tenant_id=row.tenant_id, customer_id=row.customer_id
         )
+        self.tenant = tenant
+        self.customer = customer
         self.today = _today(tenant, now)
         self.creditor = pages.creditor_of(tenant)
 
