@@ -58,6 +58,10 @@ AdapterFactory = Callable[[Session, uuid.UUID], "Mapping[Channel, ChannelAdapter
 # A lease is renewed when less than the send timeout plus this margin (at most a quarter of
 # the lease) is left on it.
 LEASE_MARGIN_SECONDS = 5.0
+# A row prepared with its batch is checked against the database again right before it is
+# sent, this many rows per query, at most this many seconds before its send.
+RECHECK_EVERY = 10
+RECHECK_SECONDS = 0.5
 SUBJECT_LENGTH = 300  # outbox_message.subject is VARCHAR(300)
 ERROR_LENGTH = 2000
 
@@ -370,6 +374,10 @@ class _Prepared:
     attempts: int
     outgoing: OutgoingMessage
     adapter: ChannelAdapter
+    # Batch path only: what the guards read (``compliance.guard_state``) and the debtor's UF,
+    # compared again just before the send.
+    state: tuple[Any, ...] | None = None
+    uf: str | None = None
 
 
 def _short(exc: BaseException) -> str:
@@ -404,6 +412,11 @@ class Dispatcher:
         self._caller = TimedCaller()
         self.rng = rng or random.Random()
         self.stats = DispatchStats()
+        # The batch being sent: rows prepared with it, the order left, those re-checked just now.
+        self._ready: dict[uuid.UUID, _Prepared] = {}
+        self._remaining: deque[uuid.UUID] = deque()
+        self._verified: set[uuid.UUID] = set()
+        self._verified_at = 0.0
 
     @property
     def lease(self) -> timedelta:
@@ -434,15 +447,26 @@ class Dispatcher:
         remaining = deque(claim.ids)
         lease_until = claim.lease_until
         try:
+            self._ready, self._verified = {}, set()
+            if remaining and not self.stop.is_set():
+                self._ready = prepared = self._prepare_batch(claim.ids)
+                # What was prepared goes first; the rest takes the one-row path after it.
+                remaining = deque(
+                    [i for i in claim.ids if i in prepared]
+                    + [i for i in claim.ids if i not in prepared]
+                )
+            self._remaining = remaining
             while remaining and not self.stop.is_set():
                 margin = min(LEASE_MARGIN_SECONDS, self.config.lease_seconds / 4)
                 needed = timedelta(seconds=self.config.send_timeout_seconds + margin)
                 if lease_until - self.clock() < needed:
                     remaining, lease_until = self._renew(remaining)
+                    self._remaining = remaining
                     if not remaining:
                         break
                 self.process(remaining.popleft())
         finally:
+            self._ready, self._remaining = {}, deque()
             if remaining:
                 self._release(list(remaining))
         return len(claim.ids) + claim.given_up
@@ -470,7 +494,15 @@ class Dispatcher:
     # One row --------------------------------------------------------------------------
 
     def process(self, message_id: uuid.UUID) -> None:
-        """Guards → render → send → record, for one claimed row. Never raises."""
+        """Guards → render → send → record, for one claimed row. Never raises.
+
+        A row prepared with its batch (``run_batch``) only has its guards looked at once more
+        before the send; any other row, or one whose facts changed since, is guarded and
+        rendered here, alone."""
+        ready = self._ready.pop(message_id, None)
+        if ready is not None and self._still_sendable(ready):
+            self._send(ready)
+            return
         try:
             prepared = self._prepare(message_id, read_only=True)
             if prepared is _WRITE_NEEDED:
@@ -479,10 +511,14 @@ class Dispatcher:
             log.exception("outbox %s: could not prepare", message_id)
             self._record_retry(message_id, exc)
             return
-        if not isinstance(prepared, _Prepared):
-            return
+        if isinstance(prepared, _Prepared):
+            self._send(prepared)
+
+    def _send(self, prepared: _Prepared) -> None:
+        """Send → record, for a row whose guards passed and which is rendered."""
         from adimple.messaging.channels.base import PermanentSendError, TransientSendError
 
+        message_id = prepared.message_id
         try:
             self.limiters.acquire(prepared.adapter.name, self.stop)
             result: SendResult = self._caller.call(
@@ -504,6 +540,119 @@ class Dispatcher:
             self._record_retry(message_id, exc, attempts=prepared.attempts)
             return
         self._record_sent(prepared, result)
+
+    def _prepare_batch(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, _Prepared]:
+        """Guards and rendering for a whole claimed batch, with the facts read set-wise (about
+        ten queries per batch instead of ~15 per row). Only rows that may go now are returned;
+        every other decision (cancel, reschedule, render failure), a row not ours any more,
+        and a customer's second row in the batch (the frequency caps must see the first one's
+        result) are left to the one-row path, which decides them again and writes.
+
+        Nothing is written here: on SQLite it is a read-only (deferred) transaction, so workers
+        prepare in parallel; on PostgreSQL the rows are locked while the guards look at them,
+        as on the one-row path. Any error here sends the whole batch down the one-row path.
+        """
+        from adimple.compliance import service as compliance
+        from adimple.messaging.render import (
+            UNBILLED_TENANTS,
+            open_receivables_for,
+            render_outbox_message,
+        )
+        from adimple.portfolio.models import Customer
+
+        now = self.clock()
+        prepared: dict[uuid.UUID, _Prepared] = {}
+        try:
+            with self.sessions() as session:
+                sqlite = session.get_bind().dialect.name == "sqlite"
+                if sqlite:
+                    session.connection(execution_options={READ_ONLY_OPTION: True})
+                session.info[UNBILLED_TENANTS] = set()
+                query = select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                if not sqlite:
+                    query = query.with_for_update()
+                candidates: list[OutboxMessage] = []
+                customers: set[tuple[uuid.UUID, uuid.UUID]] = set()
+                for message in session.scalars(query):
+                    who = (message.tenant_id, message.customer_id)
+                    if (
+                        message.status == OutboxStatus.SENDING
+                        and message.claimed_by == self.worker_id
+                        and who not in customers
+                    ):
+                        candidates.append(message)
+                        customers.add(who)
+                facts = compliance.load_send_facts(session, candidates, now=now)
+                receivables = open_receivables_for(session, candidates)
+                states = compliance.guard_state(session, [m.id for m in candidates])
+                for message in candidates:
+                    if not compliance.check_before_send(
+                        session, message, now=now, facts=facts
+                    ).send:
+                        continue
+                    adapter = self._adapter_for(session, message)
+                    if adapter is None:
+                        continue
+                    try:
+                        outgoing = render_outbox_message(
+                            session, message, now=now, receivables=receivables[message.id]
+                        )
+                    except DomainError:  # NothingToCollect, RenderError…: decided one by one
+                        continue
+                    prepared[message.id] = _Prepared(
+                        message_id=message.id,
+                        tenant_id=message.tenant_id,
+                        contact_point_id=message.contact_point_id,
+                        attempts=message.attempts,
+                        outgoing=outgoing,
+                        adapter=adapter,
+                        state=states.get(message.id),
+                        uf=session.get_one(Customer, message.customer_id).uf,
+                    )
+                session.commit()
+        except Exception:
+            log.exception("could not prepare a batch of %d: one row at a time", len(ids))
+            return {}
+        return prepared
+
+    def _still_sendable(self, ready: _Prepared) -> bool:
+        """The guards' last look before the provider call, for a row prepared with its batch.
+
+        Whatever the guards read that can change (a payment, an agreement, an opt-out, the
+        case, the customer's flags, the contact point, our claim) is compared with what they
+        saw, for this row and the next few prepared ones in one query (``RECHECK_EVERY`` rows,
+        at most ``RECHECK_SECONDS`` old); a row that changed goes through the one-row path
+        (guards and rendering again). The contact window is checked again in Python.
+        """
+        from adimple.compliance import service as compliance
+        from adimple.compliance.rules import DEFAULT_POLICY
+        from adimple.kit.calendar import is_within_contact_window
+
+        if ready.outgoing.channel != Channel.LETTER and not is_within_contact_window(
+            self.clock(), ready.uf, DEFAULT_POLICY.window
+        ):
+            return False
+        fresh = time.monotonic() - self._verified_at < RECHECK_SECONDS
+        if not (fresh and ready.message_id in self._verified):
+            chunk = [ready]
+            for message_id in self._remaining:
+                if len(chunk) >= RECHECK_EVERY:
+                    break
+                if message_id in self._ready:
+                    chunk.append(self._ready[message_id])
+            self._verified_at = time.monotonic()
+            try:
+                with self.sessions() as session:
+                    if session.get_bind().dialect.name == "sqlite":
+                        session.connection(execution_options={READ_ONLY_OPTION: True})
+                    states = compliance.guard_state(session, [p.message_id for p in chunk])
+                    session.rollback()
+            except Exception:  # the one-row path records what goes wrong
+                log.exception("could not check %d rows again before sending", len(chunk))
+                self._verified = set()
+                return False
+            self._verified = {p.message_id for p in chunk if states.get(p.message_id) == p.state}
+        return ready.message_id in self._verified
 
     def _prepare(self, message_id: uuid.UUID, *, read_only: bool) -> _Prepared | object | None:
         """Guards and rendering. Returns what to send, None when the row was decided here
