@@ -423,6 +423,15 @@ class Dispatcher:
         return timedelta(seconds=self.config.lease_seconds)
 
     def close(self) -> None:
+        # Kept connections (SMTP) belong to the sending thread: end them there.
+        for _, adapters in self._adapters.values():
+            for adapter in adapters.values():
+                disconnect = getattr(adapter, "disconnect", None)
+                if disconnect is not None:
+                    try:
+                        self._caller.call(disconnect, 5.0)
+                    except Exception:  # the server is gone already: nothing to end
+                        log.debug("could not disconnect %s", adapter.name, exc_info=True)
         self._caller.close()
         self._adapters.clear()
 
