@@ -1011,10 +1011,11 @@ def open_receivables_for(
         ):
             by_customer.setdefault((r.tenant_id, r.customer_id), []).append(r)
     result: dict[uuid.UUID, list[Receivable]] = {}
+    position = {r.id: n for n, r in enumerate(linked)}
     for m in messages:
         if m.id in links:
-            wanted = set(links[m.id])
-            result[m.id] = [r for r in linked if r.id in wanted]
+            found = sorted(position[r] for r in links[m.id] if r in position)
+            result[m.id] = [linked[n] for n in found]
         else:
             result[m.id] = list(by_customer.get((m.tenant_id, m.customer_id), []))
     return result
