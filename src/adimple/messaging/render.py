@@ -479,6 +479,7 @@ def _single_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+@lru_cache(maxsize=4096)  # the creditor's name, document, links: the same in every message
 def _plain(text: str) -> str:
     """Comparable form: tags removed, entities decoded, any whitespace run → one space."""
     no_tags = re.sub(r"<[^>]+>", " ", text)
