@@ -3,6 +3,8 @@
 One loop claims a batch of due rows (``queued`` and due, or ``sending`` whose lease ran out),
 then for each row: re-checks the compliance guards at send time, renders, sends through the
 tenant's adapter for the channel with the outbox idempotency key, and records the result.
+The guards and the rendering read their facts for the whole batch at once (set-wise), and look
+again, one query per few rows, just before each send (:meth:`Dispatcher._still_sendable`).
 
 Crash windows, per row — where a ``kill -9`` can land and what follows:
 
