@@ -62,8 +62,11 @@ AdapterFactory = Callable[[Session, uuid.UUID], "Mapping[Channel, ChannelAdapter
 # the lease) is left on it.
 LEASE_MARGIN_SECONDS = 5.0
 # A row prepared with its batch is checked against the database again right before it is
-# sent, this many rows per query, at most this many seconds before its send.
-RECHECK_EVERY = 10
+# sent, this many rows per query, at most this many seconds before its send. One row: the
+# claim must be checked just before the send, as on the one-row path — a wider window let a
+# worker send rows another worker had taken over (a lease judged expired by a clock running
+# ahead, or a stalled worker) and multiplied duplicates in the fault test.
+RECHECK_EVERY = 1
 RECHECK_SECONDS = 0.5
 SUBJECT_LENGTH = 300  # outbox_message.subject is VARCHAR(300)
 ERROR_LENGTH = 2000
