@@ -579,3 +579,93 @@ class TestClaims:
         statuses = sorted(str(row(session, m).status) for m in messages)
         assert statuses == ["queued"] * 4 + ["sent"]
         assert len(http.requests) == 1
+
+
+class TestBatches:
+    """Guards and rendering run per claimed batch; the decisions stay those of one row."""
+
+    def test_a_payment_after_the_batch_was_checked_stops_its_message(
+        self,
+        session: Session,
+        session_maker: sessionmaker[Session],
+        tenant: Tenant,
+        clock: Clock,
+        http: HttpProvider,
+    ) -> None:
+        from adimple.messaging.models import OutboxReceivable
+        from adimple.portfolio.models import Receivable
+
+        http_sms(session, tenant, http)
+        messages = [queue_message(session, tenant, channel=Channel.SMS) for _ in range(3)]
+        receivable = session.scalar(
+            select(Receivable)
+            .join(OutboxReceivable, OutboxReceivable.receivable_id == Receivable.id)
+            .where(OutboxReceivable.outbox_id == messages[2].id)
+        )
+        assert receivable is not None
+        session.commit()
+        dispatcher = make_dispatcher(session_maker, tenant, clock)
+        prepare_batch = dispatcher._prepare_batch
+
+        def prepare_then_pay(ids: Any) -> Any:
+            prepared = prepare_batch(ids)
+            assert set(prepared) == {m.id for m in messages}  # all three were ready to go
+            pay(session, receivable, OPEN_HOURS.date())  # lands before the sends
+            session.commit()
+            return prepared
+
+        dispatcher._prepare_batch = prepare_then_pay  # type: ignore[method-assign]
+        drain(dispatcher)
+        assert [row(session, m).status for m in messages] == [
+            OutboxStatus.SENT,
+            OutboxStatus.SENT,
+            OutboxStatus.CANCELLED,
+        ]
+        assert row(session, messages[2]).cancel_reason == "paid"
+        assert len(http.requests) == 2
+
+    def test_a_customers_second_message_sees_the_first_one_sent(
+        self,
+        session: Session,
+        session_maker: sessionmaker[Session],
+        tenant: Tenant,
+        clock: Clock,
+        http: HttpProvider,
+    ) -> None:
+        """One SMS a day per debtor (frequency cap): two rows of one customer in one batch
+        must not both pass a check made before either was sent."""
+        from adimple.messaging.models import OutboxReceivable
+
+        http_sms(session, tenant, http)
+        first = queue_message(session, tenant, channel=Channel.SMS)
+        second = OutboxMessage(
+            tenant_id=tenant.id,
+            customer_id=first.customer_id,
+            contact_point_id=first.contact_point_id,
+            channel=Channel.SMS,
+            address=first.address,
+            step_key="d2",
+            template="lembrete_atraso",
+            plan_date=first.plan_date,
+            idempotency_key=f"{first.idempotency_key}:2",
+            scheduled_for=OPEN_HOURS,
+            next_attempt_at=OPEN_HOURS,
+        )
+        session.add(second)
+        session.flush()
+        link = session.scalar(
+            select(OutboxReceivable).where(OutboxReceivable.outbox_id == first.id)
+        )
+        assert link is not None
+        session.add(
+            OutboxReceivable(
+                tenant_id=tenant.id, outbox_id=second.id, receivable_id=link.receivable_id
+            )
+        )
+        session.commit()
+        dispatcher = make_dispatcher(session_maker, tenant, clock)
+        drain(dispatcher)
+        statuses = sorted([row(session, first).status, row(session, second).status])
+        assert statuses == [OutboxStatus.QUEUED, OutboxStatus.SENT]
+        assert (dispatcher.stats.sent, dispatcher.stats.rescheduled) == (1, 1)
+        assert len(http.requests) == 1

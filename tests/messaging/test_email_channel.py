@@ -4,6 +4,7 @@ key, List-Unsubscribe (RFC 8058), STARTTLS/SMTPS/AUTH, and how SMTP failures are
 from __future__ import annotations
 
 import dataclasses
+import socket
 
 import pytest
 
@@ -144,3 +145,46 @@ class TestFailures:
         adapter = SmtpAdapter(host="127.0.0.1", port=1, from_address="a@b.com")
         with pytest.raises(PermanentSendError):
             adapter.send(dataclasses.replace(MESSAGE, to="not an address"))
+
+
+class TestKeptConnection:
+    def test_one_connection_carries_many_messages(self) -> None:
+        with running_smtp_server() as server:
+            adapter = _adapter(server)
+            for n in range(3):
+                adapter.send(dataclasses.replace(MESSAGE, idempotency_key=f"k{n}"))
+            received = server.wait_for(3)
+            adapter.disconnect()
+        assert len({r.peer for r in received}) == 1
+
+    def test_a_dropped_connection_is_replaced_before_sending(self) -> None:
+        with running_smtp_server() as server:
+            adapter = _adapter(server)
+            adapter.send(dataclasses.replace(MESSAGE, idempotency_key="before"))
+            # The connection dies while idle (a server timeout, a NAT): the next send notices
+            # at RSET, before anything of its message went out, and connects again.
+            adapter._local.smtp.sock.shutdown(socket.SHUT_RDWR)
+            adapter.send(dataclasses.replace(MESSAGE, idempotency_key="after"))
+            received = server.wait_for(2)
+            adapter.disconnect()
+        assert [r.message["Message-ID"].split("@")[0] for r in received] == ["<before", "<after"]
+        assert len({r.peer for r in received}) == 2
+
+    def test_each_thread_has_its_own_connection(self) -> None:
+        import threading
+
+        with running_smtp_server() as server:
+            adapter = _adapter(server)
+            threads = [
+                threading.Thread(
+                    target=adapter.send,
+                    args=(dataclasses.replace(MESSAGE, idempotency_key=f"t{n}"),),
+                )
+                for n in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            received = server.wait_for(2)
+        assert len({r.peer for r in received}) == 2

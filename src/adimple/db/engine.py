@@ -47,6 +47,29 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return create_engine(url, echo=settings.db_echo, **kwargs)
 
 
+def make_worker_engine(url: str | None = None) -> Engine:
+    """The engine of ``adimple worker`` (the outbox dispatcher).
+
+    PostgreSQL: its commits do not wait for the WAL flush (``synchronous_commit = off``; 2–6 ms
+    per commit here, one commit per message sent). A killed *worker* loses nothing by it — the
+    commit is in PostgreSQL's memory — but a crash of PostgreSQL itself may lose the last
+    fraction of a second of commits (at most 3 × ``wal_writer_delay``, 0.6 s by default):
+    claims (the rows are simply queued again), cancellations (decided again) and results,
+    whose messages are then sent again with the same idempotency key (Message-ID / provider
+    key) — the provider-call window of DESIGN §4.3, widened to that fraction of a second and
+    only on a database crash. No pre-ping either: the worker retries a batch whose connection
+    broke, and a ping per session was one round trip per message.
+    SQLite: as :func:`make_engine` (its writes are already ``synchronous=NORMAL`` in WAL).
+    """
+    settings = get_settings()
+    url = normalize_url(url or settings.database_url)
+    if url.startswith("sqlite"):
+        return make_engine(url)
+    return make_engine(
+        url, pool_pre_ping=False, connect_args={"options": "-c synchronous_commit=off"}
+    )
+
+
 def _harden_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

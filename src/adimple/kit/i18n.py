@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
@@ -49,6 +50,13 @@ def percent(value: Decimal, digits: int = 2) -> str:
 
 
 def short_date(value: date) -> str:
+    if type(value) is date:  # (two aware datetimes can be equal in different time zones)
+        return _short_date(value)
+    return format_date(value, format="dd/MM/yyyy", locale=LOCALE)
+
+
+@lru_cache(maxsize=8192)  # Babel takes ~50 µs a call; messages show the same few dates
+def _short_date(value: date) -> str:
     return format_date(value, format="dd/MM/yyyy", locale=LOCALE)
 
 

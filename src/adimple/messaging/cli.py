@@ -76,7 +76,7 @@ def worker_command(
     """Dispatcher: sends due outbox messages through the channels (several may run at once)."""
     from adimple.cli import prepare_database
     from adimple.db.base import utcnow
-    from adimple.db.engine import get_engine
+    from adimple.db.engine import make_worker_engine
     from adimple.messaging.dispatcher import DispatchConfig, DispatchStats
     from adimple.messaging.worker import (
         WorkerSettings,
@@ -136,7 +136,7 @@ def worker_command(
 
     try:
         result = run_worker(
-            get_engine(),
+            make_worker_engine(),
             config=config,
             concurrency=concurrency or settings.concurrency,
             once=once,

@@ -3,6 +3,8 @@
 One loop claims a batch of due rows (``queued`` and due, or ``sending`` whose lease ran out),
 then for each row: re-checks the compliance guards at send time, renders, sends through the
 tenant's adapter for the channel with the outbox idempotency key, and records the result.
+The guards and the rendering read their facts for the whole batch at once (set-wise), and look
+again, one query per few rows, just before each send (:meth:`Dispatcher._still_sendable`).
 
 Crash windows, per row — where a ``kill -9`` can land and what follows:
 
@@ -33,9 +35,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import Table, Update, and_, bindparam, case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adimple.audit import service as audit
@@ -58,6 +61,13 @@ AdapterFactory = Callable[[Session, uuid.UUID], "Mapping[Channel, ChannelAdapter
 # A lease is renewed when less than the send timeout plus this margin (at most a quarter of
 # the lease) is left on it.
 LEASE_MARGIN_SECONDS = 5.0
+# A row prepared with its batch is checked against the database again right before it is
+# sent, this many rows per query, at most this many seconds before its send. One row: the
+# claim must be checked just before the send, as on the one-row path — a wider window let a
+# worker send rows another worker had taken over (a lease judged expired by a clock running
+# ahead, or a stalled worker) and multiplied duplicates in the fault test.
+RECHECK_EVERY = 1
+RECHECK_SECONDS = 0.5
 SUBJECT_LENGTH = 300  # outbox_message.subject is VARCHAR(300)
 ERROR_LENGTH = 2000
 
@@ -370,6 +380,10 @@ class _Prepared:
     attempts: int
     outgoing: OutgoingMessage
     adapter: ChannelAdapter
+    # Batch path only: what the guards read (``compliance.guard_state``) and the debtor's UF,
+    # compared again just before the send.
+    state: tuple[Any, ...] | None = None
+    uf: str | None = None
 
 
 def _short(exc: BaseException) -> str:
@@ -404,12 +418,26 @@ class Dispatcher:
         self._caller = TimedCaller()
         self.rng = rng or random.Random()
         self.stats = DispatchStats()
+        # The batch being sent: rows prepared with it, the order left, those re-checked just now.
+        self._ready: dict[uuid.UUID, _Prepared] = {}
+        self._remaining: deque[uuid.UUID] = deque()
+        self._verified: set[uuid.UUID] = set()
+        self._verified_at = 0.0
 
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.config.lease_seconds)
 
     def close(self) -> None:
+        # Kept connections (SMTP) belong to the sending thread: end them there.
+        for _, adapters in self._adapters.values():
+            for adapter in adapters.values():
+                disconnect = getattr(adapter, "disconnect", None)
+                if disconnect is not None:
+                    try:
+                        self._caller.call(disconnect, 5.0)
+                    except Exception:  # the server is gone already: nothing to end
+                        log.debug("could not disconnect %s", adapter.name, exc_info=True)
         self._caller.close()
         self._adapters.clear()
 
@@ -434,15 +462,26 @@ class Dispatcher:
         remaining = deque(claim.ids)
         lease_until = claim.lease_until
         try:
+            self._ready, self._verified = {}, set()
+            if remaining and not self.stop.is_set():
+                self._ready = prepared = self._prepare_batch(claim.ids)
+                # What was prepared goes first; the rest takes the one-row path after it.
+                remaining = deque(
+                    [i for i in claim.ids if i in prepared]
+                    + [i for i in claim.ids if i not in prepared]
+                )
+            self._remaining = remaining
             while remaining and not self.stop.is_set():
                 margin = min(LEASE_MARGIN_SECONDS, self.config.lease_seconds / 4)
                 needed = timedelta(seconds=self.config.send_timeout_seconds + margin)
                 if lease_until - self.clock() < needed:
                     remaining, lease_until = self._renew(remaining)
+                    self._remaining = remaining
                     if not remaining:
                         break
                 self.process(remaining.popleft())
         finally:
+            self._ready, self._remaining = {}, deque()
             if remaining:
                 self._release(list(remaining))
         return len(claim.ids) + claim.given_up
@@ -470,7 +509,15 @@ class Dispatcher:
     # One row --------------------------------------------------------------------------
 
     def process(self, message_id: uuid.UUID) -> None:
-        """Guards → render → send → record, for one claimed row. Never raises."""
+        """Guards → render → send → record, for one claimed row. Never raises.
+
+        A row prepared with its batch (``run_batch``) only has its guards looked at once more
+        before the send; any other row, or one whose facts changed since, is guarded and
+        rendered here, alone."""
+        ready = self._ready.pop(message_id, None)
+        if ready is not None and self._still_sendable(ready):
+            self._send(ready)
+            return
         try:
             prepared = self._prepare(message_id, read_only=True)
             if prepared is _WRITE_NEEDED:
@@ -479,10 +526,14 @@ class Dispatcher:
             log.exception("outbox %s: could not prepare", message_id)
             self._record_retry(message_id, exc)
             return
-        if not isinstance(prepared, _Prepared):
-            return
+        if isinstance(prepared, _Prepared):
+            self._send(prepared)
+
+    def _send(self, prepared: _Prepared) -> None:
+        """Send → record, for a row whose guards passed and which is rendered."""
         from adimple.messaging.channels.base import PermanentSendError, TransientSendError
 
+        message_id = prepared.message_id
         try:
             self.limiters.acquire(prepared.adapter.name, self.stop)
             result: SendResult = self._caller.call(
@@ -504,6 +555,119 @@ class Dispatcher:
             self._record_retry(message_id, exc, attempts=prepared.attempts)
             return
         self._record_sent(prepared, result)
+
+    def _prepare_batch(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, _Prepared]:
+        """Guards and rendering for a whole claimed batch, with the facts read set-wise (about
+        ten queries per batch instead of ~15 per row). Only rows that may go now are returned;
+        every other decision (cancel, reschedule, render failure), a row not ours any more,
+        and a customer's second row in the batch (the frequency caps must see the first one's
+        result) are left to the one-row path, which decides them again and writes.
+
+        Nothing is written here: on SQLite it is a read-only (deferred) transaction, so workers
+        prepare in parallel; on PostgreSQL the rows are locked while the guards look at them,
+        as on the one-row path. Any error here sends the whole batch down the one-row path.
+        """
+        from adimple.compliance import service as compliance
+        from adimple.messaging.render import (
+            UNBILLED_TENANTS,
+            open_receivables_for,
+            render_outbox_message,
+        )
+        from adimple.portfolio.models import Customer
+
+        now = self.clock()
+        prepared: dict[uuid.UUID, _Prepared] = {}
+        try:
+            with self.sessions() as session:
+                sqlite = session.get_bind().dialect.name == "sqlite"
+                if sqlite:
+                    session.connection(execution_options={READ_ONLY_OPTION: True})
+                session.info[UNBILLED_TENANTS] = set()
+                query = select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                if not sqlite:
+                    query = query.with_for_update()
+                candidates: list[OutboxMessage] = []
+                customers: set[tuple[uuid.UUID, uuid.UUID]] = set()
+                for message in session.scalars(query):
+                    who = (message.tenant_id, message.customer_id)
+                    if (
+                        message.status == OutboxStatus.SENDING
+                        and message.claimed_by == self.worker_id
+                        and who not in customers
+                    ):
+                        candidates.append(message)
+                        customers.add(who)
+                facts = compliance.load_send_facts(session, candidates, now=now)
+                receivables = open_receivables_for(session, candidates)
+                states = compliance.guard_state(session, [m.id for m in candidates])
+                for message in candidates:
+                    if not compliance.check_before_send(
+                        session, message, now=now, facts=facts
+                    ).send:
+                        continue
+                    adapter = self._adapter_for(session, message)
+                    if adapter is None:
+                        continue
+                    try:
+                        outgoing = render_outbox_message(
+                            session, message, now=now, receivables=receivables[message.id]
+                        )
+                    except DomainError:  # NothingToCollect, RenderError…: decided one by one
+                        continue
+                    prepared[message.id] = _Prepared(
+                        message_id=message.id,
+                        tenant_id=message.tenant_id,
+                        contact_point_id=message.contact_point_id,
+                        attempts=message.attempts,
+                        outgoing=outgoing,
+                        adapter=adapter,
+                        state=states.get(message.id),
+                        uf=session.get_one(Customer, message.customer_id).uf,
+                    )
+                session.commit()
+        except Exception:
+            log.exception("could not prepare a batch of %d: one row at a time", len(ids))
+            return {}
+        return prepared
+
+    def _still_sendable(self, ready: _Prepared) -> bool:
+        """The guards' last look before the provider call, for a row prepared with its batch.
+
+        Whatever the guards read that can change (a payment, an agreement, an opt-out, the
+        case, the customer's flags, the contact point, our claim) is compared with what they
+        saw, for this row and the next few prepared ones in one query (``RECHECK_EVERY`` rows,
+        at most ``RECHECK_SECONDS`` old); a row that changed goes through the one-row path
+        (guards and rendering again). The contact window is checked again in Python.
+        """
+        from adimple.compliance import service as compliance
+        from adimple.compliance.rules import DEFAULT_POLICY
+        from adimple.kit.calendar import is_within_contact_window
+
+        if ready.outgoing.channel != Channel.LETTER and not is_within_contact_window(
+            self.clock(), ready.uf, DEFAULT_POLICY.window
+        ):
+            return False
+        fresh = time.monotonic() - self._verified_at < RECHECK_SECONDS
+        if not (fresh and ready.message_id in self._verified):
+            chunk = [ready]
+            for message_id in self._remaining:
+                if len(chunk) >= RECHECK_EVERY:
+                    break
+                if message_id in self._ready:
+                    chunk.append(self._ready[message_id])
+            self._verified_at = time.monotonic()
+            try:
+                with self.sessions() as session:
+                    if session.get_bind().dialect.name == "sqlite":
+                        session.connection(execution_options={READ_ONLY_OPTION: True})
+                    states = compliance.guard_state(session, [p.message_id for p in chunk])
+                    session.rollback()
+            except Exception:  # the one-row path records what goes wrong
+                log.exception("could not check %d rows again before sending", len(chunk))
+                self._verified = set()
+                return False
+            self._verified = {p.message_id for p in chunk if states.get(p.message_id) == p.state}
+        return ready.message_id in self._verified
 
     def _prepare(self, message_id: uuid.UUID, *, read_only: bool) -> _Prepared | object | None:
         """Guards and rendering. Returns what to send, None when the row was decided here
@@ -633,40 +797,24 @@ class Dispatcher:
     def _record_sent(self, prepared: _Prepared, result: SendResult) -> None:
         now = self.clock()
         outgoing = prepared.outgoing
-        # A delivery/read webhook can beat this commit (it records only the time then): the
-        # status takes the furthest stage already known, never moving backwards.
-        status = case(
-            (OutboxMessage.status != OutboxStatus.SENDING, OutboxMessage.status),
-            (OutboxMessage.read_at.is_not(None), OutboxStatus.READ),
-            (OutboxMessage.delivered_at.is_not(None), OutboxStatus.DELIVERED),
-            else_=OutboxStatus.SENT,
-        )
-        statement = (
-            update(OutboxMessage)
-            .where(self._mine(prepared.message_id))
-            .values(
-                status=status,
-                provider=result.provider[:40],
-                provider_message_id=result.provider_message_id,
-                sent_at=now,
-                attempts=prepared.attempts + 1,
-                lease_until=None,
-                last_error=case(
-                    (OutboxMessage.status != OutboxStatus.SENDING, OutboxMessage.last_error),
-                    else_=None,
-                ),
-                subject=(outgoing.subject or None) and outgoing.subject[:SUBJECT_LENGTH],
-                body=outgoing.text,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        statement = _sent_statement()
+        values = {
+            "_id": prepared.message_id,
+            "_me": self.worker_id,
+            "v_provider": result.provider[:40],
+            "v_provider_message_id": result.provider_message_id,
+            "v_sent_at": now,
+            "v_attempts": prepared.attempts + 1,
+            "v_subject": (outgoing.subject or None) and outgoing.subject[:SUBJECT_LENGTH],
+            "v_body": outgoing.text,
+            "v_updated_at": now,
+        }
         # The provider has the message: try hard to record it, since a row left `sending`
         # is sent again when its lease expires.
         for attempt in range(5):
             try:
                 with self.sessions() as session:
-                    updated = session.execute(statement).rowcount  # type: ignore[attr-defined]
+                    updated = session.connection().execute(statement, values).rowcount
                     session.commit()
                 if not updated:
                     log.warning("outbox %s: sent, but our claim was lost", prepared.message_id)
@@ -753,6 +901,40 @@ class Dispatcher:
                 )
             session.commit()
         self.stats.failed += 1
+
+
+@lru_cache(maxsize=1)
+def _sent_statement() -> Update:
+    """The result of a send, as one Core statement built once (building it per message was a
+    tenth of a worker's CPU): only while the row is still ours."""
+    table = cast(Table, OutboxMessage.__table__)
+    columns = table.c
+    # A delivery/read webhook can beat this commit (it records only the time then): the
+    # status takes the furthest stage already known, never moving backwards.
+    status = case(
+        (columns.status != OutboxStatus.SENDING.value, columns.status),
+        (columns.read_at.is_not(None), OutboxStatus.READ.value),
+        (columns.delivered_at.is_not(None), OutboxStatus.DELIVERED.value),
+        else_=OutboxStatus.SENT.value,
+    )
+    return (
+        update(table)
+        .where(columns.id == bindparam("_id"), columns.claimed_by == bindparam("_me"))
+        .values(
+            status=status,
+            provider=bindparam("v_provider"),
+            provider_message_id=bindparam("v_provider_message_id"),
+            sent_at=bindparam("v_sent_at"),
+            attempts=bindparam("v_attempts"),
+            lease_until=None,
+            last_error=case(
+                (columns.status != OutboxStatus.SENDING.value, columns.last_error), else_=None
+            ),
+            subject=bindparam("v_subject"),
+            body=bindparam("v_body"),
+            updated_at=bindparam("v_updated_at"),
+        )
+    )
 
 
 def invalidate_contact_point(

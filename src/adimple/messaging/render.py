@@ -487,6 +487,7 @@ def _single_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+@lru_cache(maxsize=4096)  # the creditor's name, document, links: the same in every message
 def _plain(text: str) -> str:
     """Comparable form: tags removed, entities decoded, any whitespace run → one space."""
     no_tags = re.sub(r"<[^>]+>", " ", text)
@@ -839,6 +840,7 @@ def _billing_function() -> Callable[..., Any] | None:
 
 
 MAX_PAYMENT_BLOCKS = 6  # a letter or e-mail lists at most this many títulos' codes
+UNBILLED_TENANTS = "adimple.unbilled_tenants"  # session.info key: a set, for one batch
 
 
 def _payment_blocks(
@@ -863,11 +865,18 @@ def _payment_blocks(
     for line in lines[:MAX_PAYMENT_BLOCKS]:
         if line.receivable_id is None:
             continue
+        # The dispatcher's batch session remembers the tenants without billing: one query
+        # per batch instead of one per message.
+        unbilled: set[uuid.UUID] | None = session.info.get(UNBILLED_TENANTS)
+        if unbilled is not None and tenant_id in unbilled:
+            return []
         try:
             result = function(
                 session, tenant_id=tenant_id, receivable_id=line.receivable_id, as_of=today
             )
-        except DomainError:
+        except DomainError as exc:
+            if unbilled is not None and type(exc).__name__ == "BillingNotConfigured":
+                unbilled.add(tenant_id)
             return []  # not configured or the PSP is down: the same for every título
         boleto = getattr(result, "boleto", None)
         pix = getattr(result, "pix", None)
@@ -942,6 +951,57 @@ def _open_receivables(
     return list(session.scalars(query.order_by(Receivable.due_date, Receivable.external_id)))
 
 
+def open_receivables_for(
+    session: Session, messages: list[OutboxMessage]
+) -> dict[uuid.UUID, list[Receivable]]:
+    """:func:`_open_receivables` for many outbox rows in three queries (the dispatcher's
+    batches): the linked receivables still open, or, for a row without links, every open
+    receivable of its customer; in due order."""
+    if not messages:
+        return {}
+    tenant_ids = {m.tenant_id for m in messages}
+    links: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for outbox_id, receivable_id in session.execute(
+        select(OutboxReceivable.outbox_id, OutboxReceivable.receivable_id).where(
+            OutboxReceivable.tenant_id.in_(tenant_ids),
+            OutboxReceivable.outbox_id.in_([m.id for m in messages]),
+        )
+    ):
+        links.setdefault(outbox_id, []).append(receivable_id)
+    open_ = (Receivable.status == ReceivableStatus.OPEN, Receivable.balance > ZERO)
+    in_order = (Receivable.due_date, Receivable.external_id)  # as _open_receivables
+    linked_ids = {r for ids in links.values() for r in ids}
+    linked: list[Receivable] = []
+    if linked_ids:
+        linked = list(
+            session.scalars(
+                select(Receivable)
+                .where(Receivable.tenant_id.in_(tenant_ids), Receivable.id.in_(linked_ids), *open_)
+                .order_by(*in_order)
+            )
+        )
+    unlinked = {m.customer_id for m in messages if m.id not in links}
+    by_customer: dict[tuple[uuid.UUID, uuid.UUID], list[Receivable]] = {}
+    if unlinked:
+        for r in session.scalars(
+            select(Receivable)
+            .where(
+                Receivable.tenant_id.in_(tenant_ids), Receivable.customer_id.in_(unlinked), *open_
+            )
+            .order_by(*in_order)
+        ):
+            by_customer.setdefault((r.tenant_id, r.customer_id), []).append(r)
+    result: dict[uuid.UUID, list[Receivable]] = {}
+    position = {r.id: n for n, r in enumerate(linked)}
+    for m in messages:
+        if m.id in links:
+            found = sorted(position[r] for r in links[m.id] if r in position)
+            result[m.id] = [linked[n] for n in found]
+        else:
+            result[m.id] = list(by_customer.get((m.tenant_id, m.customer_id), []))
+    return result
+
+
 def _render_for(
     session: Session,
     *,
@@ -1003,9 +1063,16 @@ def _message_id_domain(tenant: Tenant) -> str:
 
 
 def render_outbox_message(
-    session: Session, message: OutboxMessage, *, now: datetime
+    session: Session,
+    message: OutboxMessage,
+    *,
+    now: datetime,
+    receivables: list[Receivable] | None = None,
 ) -> OutgoingMessage:
     """The :class:`OutgoingMessage` for an outbox row, as of ``now``.
+
+    ``receivables``: the row's open receivables when the caller loaded them for a whole batch
+    (:func:`open_receivables_for`); read here otherwise.
 
     Raises :class:`NothingToCollect` when every receivable it was about is settled (cancel the
     row), :class:`RenderError` when the template or the tenant lacks a legal element.
@@ -1013,19 +1080,17 @@ def render_outbox_message(
     tenant = session.get(Tenant, message.tenant_id)
     if tenant is None:
         raise NotFound("credor não encontrado")
-    customer = session.scalars(
-        select(Customer).where(
-            Customer.tenant_id == message.tenant_id, Customer.id == message.customer_id
-        )
-    ).first()
-    if customer is None:
+    # By primary key: the dispatcher loaded the batch's customers already (identity map).
+    customer = session.get(Customer, message.customer_id)
+    if customer is None or customer.tenant_id != message.tenant_id:
         raise NotFound("devedor não encontrado")
     channel = Channel(message.channel)
     if channel is Channel.PHONE:
         raise RenderError("o canal telefone não envia mensagens: use uma tarefa (roteiro)")
-    receivables = _open_receivables(
-        session, tenant_id=tenant.id, customer_id=customer.id, outbox_id=message.id
-    )
+    if receivables is None:
+        receivables = _open_receivables(
+            session, tenant_id=tenant.id, customer_id=customer.id, outbox_id=message.id
+        )
     if not receivables:
         raise NothingToCollect("nenhum título em aberto para esta mensagem (já pago?)")
     rendered, spec = _render_for(

@@ -99,6 +99,7 @@ class ReceivedEmail:
     raw: bytes
     authenticated_as: str | None = None
     tls: bool = False
+    peer: Any = None  # the client's (host, port): one per connection
 
 
 @dataclass
@@ -149,6 +150,7 @@ class _Handler:
                     raw=raw,
                     authenticated_as=login.decode() if isinstance(login, bytes) else login,
                     tls=getattr(session, "ssl", None) is not None,
+                    peer=getattr(session, "peer", None),
                 )
             )
         return "250 Message accepted for delivery"

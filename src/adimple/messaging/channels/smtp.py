@@ -1,8 +1,11 @@
 """E-mail over SMTP (stdlib ``smtplib``): STARTTLS or implicit TLS, AUTH, text + HTML parts.
 
-One connection per :meth:`SmtpAdapter.send` (connect, EHLO, STARTTLS, AUTH, one message, QUIT):
-nothing is shared between calls, so one adapter serves any number of dispatcher threads; at
-the volumes of a collection cycle the handshake costs less than a pool's failure modes.
+One connection per sending thread, kept open across messages (``RSET`` before each one after
+the first): the handshake (connect, EHLO, STARTTLS, AUTH) was most of an e-mail's cost. The
+connection lives in a ``threading.local``, so one adapter still serves any number of
+dispatcher threads. A kept connection that fails its ``RSET`` (the server closed it while
+idle) is replaced before anything is sent; any error during a send drops the connection, and
+the next message opens a new one. :meth:`SmtpAdapter.disconnect` ends the calling thread's.
 
 The outbox idempotency key becomes the ``Message-ID`` (``<key@domain>``, the key
 percent-encoded where RFC 5322 ``dot-atom-text`` forbids a character), so a retry after a crash
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -72,6 +76,7 @@ class SmtpAdapter:
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.local_hostname = local_hostname
         self.domain = from_address.rsplit("@", 1)[-1]
+        self._local = threading.local()
 
     def build(self, message: OutgoingMessage) -> EmailMessage:
         """The MIME message: text/plain and text/html alternatives, attachments, headers."""
@@ -111,6 +116,44 @@ class SmtpAdapter:
             self.host, self.port, timeout=self.timeout, local_hostname=self.local_hostname
         )
 
+    def _open(self) -> smtplib.SMTP:
+        smtp = self._connect()
+        try:
+            smtp.ehlo()
+            if self.security == "starttls":
+                smtp.starttls(context=self.ssl_context)
+                smtp.ehlo()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _session(self) -> smtplib.SMTP:
+        """This thread's open connection, ready for a message (opened or reset here)."""
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        if smtp is not None:
+            try:
+                smtp.rset()  # nothing of this message was sent yet: safe to reconnect
+                return smtp
+            except (smtplib.SMTPException, OSError):
+                self.disconnect()
+        smtp = self._open()
+        self._local.smtp = smtp
+        return smtp
+
+    def disconnect(self) -> None:
+        """Ends the calling thread's connection (QUIT), if it has one."""
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
     def send(self, message: OutgoingMessage) -> SendResult:
         try:
             Address(addr_spec=message.to)
@@ -120,14 +163,16 @@ class SmtpAdapter:
             ) from exc
         email = self.build(message)
         try:
-            with self._connect() as smtp:
-                smtp.ehlo()
-                if self.security == "starttls":
-                    smtp.starttls(context=self.ssl_context)
-                    smtp.ehlo()
-                if self.username:
-                    smtp.login(self.username, self.password or "")
+            smtp = self._session()
+            try:
                 smtp.send_message(email, from_addr=self.from_address, to_addrs=[message.to])
+            except smtplib.SMTPResponseException:
+                raise  # the server answered (smtplib reset the transaction): keep it
+            except smtplib.SMTPRecipientsRefused:
+                raise  # likewise
+            except BaseException:
+                self.disconnect()  # unknown state: the next message opens a new connection
+                raise
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (0, b""))
             text = f"SMTP {code} para {message.to}: {_decode(reply)}"
