@@ -225,7 +225,10 @@ class TestPreferencesAndLgpd:
         assert "ma•••@example.com" in page and "4321" in page
         assert "2222" not in page  # a third party's number is never shown
         email = session.scalars(
-            select(ContactPoint).where(ContactPoint.value == "maria@example.com")
+            select(ContactPoint).where(
+                ContactPoint.customer_id == world["maria"].id,
+                ContactPoint.value == "maria@example.com",
+            )
         ).one()
         saved = client.post(
             "/portal/preferencias",

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adimple.messaging.testing import SmtpServer, running_smtp_server
-from adimple.portfolio.models import ContactKind, DocumentKind
+from adimple.portfolio.models import ContactKind, ContactPoint, DocumentKind
 from adimple.web.portal.models import PortalOneTimeCode
 from builders import add_contact, make_customer, make_receivable
 
@@ -113,8 +113,9 @@ def test_codes_are_limited_and_never_sent_to_someone_else(
     page = client.get("/portal/entrar").text
     csrf = csrf_of(page)
     third_party = session.scalars(
-        select(add_contact.__globals__["ContactPoint"]).where(
-            add_contact.__globals__["ContactPoint"].value == "contador@escritorio.example"
+        select(ContactPoint).where(
+            ContactPoint.customer_id == company.id,
+            ContactPoint.value == "contador@escritorio.example",
         )
     ).one()
     refused = client.post(

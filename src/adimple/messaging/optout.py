@@ -8,12 +8,11 @@ dispatcher still sends). The token is short (≈ 60 characters) so it fits an SM
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
 
+from adimple.kit.signing import b64, sign, unb64
 from adimple.portfolio.models import Channel
 from adimple.settings import get_settings
 
@@ -34,17 +33,8 @@ class OptOutRequest:
     channel: Channel
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _sign(payload: bytes, secret: str | None) -> bytes:
-    key = (secret if secret is not None else get_settings().secret_key).encode()
-    return hmac.new(key, _CONTEXT + payload, hashlib.sha256).digest()[:_SIG_BYTES]
+    return sign(_CONTEXT, payload, size=_SIG_BYTES, secret=secret)
 
 
 def make_optout_token(
@@ -56,14 +46,14 @@ def make_optout_token(
 ) -> str:
     """The URL-safe token for one customer's opt-out of one channel."""
     payload = tenant_id.bytes + customer_id.bytes + bytes([_CHANNEL_CODES[Channel(channel)]])
-    return f"{_b64(payload)}.{_b64(_sign(payload, secret))}"
+    return f"{b64(payload)}.{b64(_sign(payload, secret))}"
 
 
 def read_optout_token(token: str, *, secret: str | None = None) -> OptOutRequest:
     """Checks the signature and returns what the token asks; :class:`OptOutTokenError` if bad."""
     try:
         body, sig = token.strip().split(".", 1)
-        payload, signature = _unb64(body), _unb64(sig)
+        payload, signature = unb64(body), unb64(sig)
     except (ValueError, UnicodeError) as exc:
         raise OptOutTokenError("link de descadastro inválido") from exc
     if len(payload) != 33 or not hmac.compare_digest(signature, _sign(payload, secret)):

@@ -12,7 +12,6 @@ The token is short (≈ 56 characters) so the URL fits an SMS.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import struct
@@ -20,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from adimple.kit.signing import b64, sign, unb64
 from adimple.settings import get_settings
 
 _VERSION = 1
@@ -45,17 +45,8 @@ class PortalLink:
     expires_at: datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _sign(payload: bytes, secret: str | None) -> bytes:
-    key = (secret if secret is not None else get_settings().secret_key).encode()
-    return hmac.new(key, _CONTEXT + payload, hashlib.sha256).digest()[:_SIG_BYTES]
+    return sign(_CONTEXT, payload, size=_SIG_BYTES, secret=secret)
 
 
 def link_id_for(seed: uuid.UUID | str) -> bytes:
@@ -74,14 +65,14 @@ def make_portal_token(
 ) -> str:
     expires = int((issued_at + ttl).timestamp())
     payload = _PAYLOAD.pack(_VERSION, customer_id.bytes, link_id_for(seed), expires)
-    return f"{_b64(payload)}.{_b64(_sign(payload, secret))}"
+    return f"{b64(payload)}.{b64(_sign(payload, secret))}"
 
 
 def read_portal_token(token: str, *, now: datetime, secret: str | None = None) -> PortalLink:
     """Checks signature and expiry; :class:`PortalLinkError` when the link cannot be used."""
     try:
         body, sig = token.strip().split(".", 1)
-        payload, signature = _unb64(body), _unb64(sig)
+        payload, signature = unb64(body), unb64(sig)
     except (ValueError, UnicodeError) as exc:
         raise PortalLinkError("link inválido") from exc
     if len(payload) != _PAYLOAD.size or not hmac.compare_digest(signature, _sign(payload, secret)):

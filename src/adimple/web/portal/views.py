@@ -278,6 +278,19 @@ def _holder(request: Request, session: Session) -> tuple[access.LinkHolder, str]
         return _link_error(exc)
 
 
+def _form_holder(
+    request: Request, session: Session, csrf: str, form: Callable[..., HTMLResponse]
+) -> tuple[access.LinkHolder, str] | Response:
+    """The link holder of a pre-login form whose CSRF token matches, else the page to show."""
+    found = _holder(request, session)
+    if isinstance(found, Response):
+        return found
+    holder, token = found
+    if not hmac.compare_digest(csrf, access.link_csrf(token)):
+        return form(holder, token, error="Formulário expirado: tente de novo.", status_code=403)
+    return holder, token
+
+
 @router.get("/entrar", response_class=HTMLResponse)
 def identity_page(request: Request, session: DbSession) -> Response:
     found = _holder(request, session)
@@ -306,14 +319,10 @@ def identity_submit(
     nascimento: Annotated[str, Form(max_length=20)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    found = _holder(request, session)
+    found = _form_holder(request, session, csrf, _identity_form)
     if isinstance(found, Response):
         return found
     holder, token = found
-    if not hmac.compare_digest(csrf, access.link_csrf(token)):
-        return _identity_form(
-            holder, token, error="Formulário expirado: tente de novo.", status_code=403
-        )
     birth = parse_birth_date(nascimento)
     try:
         opened = access.confirm_identity(
@@ -384,14 +393,10 @@ def code_request(
     """Sends a one-time code to the chosen verified contact point of the debtor."""
     from adimple.messaging.channels.base import SendError
 
-    found = _holder(request, session)
+    found = _form_holder(request, session, csrf, _identity_form)
     if isinstance(found, Response):
         return found
     holder, token = found
-    if not hmac.compare_digest(csrf, access.link_csrf(token)):
-        return _identity_form(
-            holder, token, error="Formulário expirado: tente de novo.", status_code=403
-        )
     try:
         code = access.issue_code(
             session, holder, contact_id=_uuid(contato), ip=_client_ip(request), now=_clock()
@@ -437,14 +442,10 @@ def code_submit(
     codigo: Annotated[str, Form(max_length=20)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    found = _holder(request, session)
+    found = _form_holder(request, session, csrf, _code_form)
     if isinstance(found, Response):
         return found
     holder, token = found
-    if not hmac.compare_digest(csrf, access.link_csrf(token)):
-        return _code_form(
-            holder, token, error="Formulário expirado: tente de novo.", status_code=403
-        )
     try:
         opened = access.confirm_code(
             session,
