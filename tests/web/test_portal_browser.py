@@ -371,7 +371,8 @@ def test_failure_paths(portal: Portal, browser: Any) -> None:
         page.get_by_role("button", name="Entrar").click()
         if n < 5:
             assert "não conferem" in page.locator("main").inner_text()
-            check_accessibility(page, "erro-identidade") if n == 1 else None
+            if n == 1:
+                check_accessibility(page, "erro-identidade")
     assert "bloqueado" in page.locator("main").inner_text()
     shoot(page, portal, "11-bloqueado")
     page.goto(_link(portal.maria_id, portal.url))

@@ -487,3 +487,26 @@ def quote_with_fallback(
             continue
         return quote, number > 0
     return None, True
+
+
+def quote_or_explain(
+    principal: Decimal,
+    due: date,
+    as_of: date,
+    consumer: bool,
+    policy: Policy,
+    book: IndexBook | None,
+) -> tuple[Quote, bool]:
+    """:func:`quote_with_fallback` for pages and offers that must show a figure: when not even
+    the balance-only update works, the strict calculation runs again to raise its reason."""
+    quote, pending = quote_with_fallback(principal, due, as_of, consumer, policy, book)
+    if quote is None:
+        quote = quote_installment(
+            principal=principal,
+            due_date=due,
+            as_of=as_of,
+            policy=policy,
+            consumer=consumer,
+            indices=book,
+        )
+    return quote, pending

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
-from adimple.charges.calculator import Quote, quote_installment, quote_with_fallback
+from adimple.charges.calculator import Quote, quote_or_explain
 from adimple.charges.indices import (
     IndexBook,
     IndexPoint,
@@ -270,18 +270,9 @@ def offers_for_customer(
             continue
         # A month whose index is not published yet is left out of the correção (in the
         # debtor's favour) rather than refusing to negotiate: the same rule messages follow.
-        quote, _ = quote_with_fallback(
+        quote, _ = quote_or_explain(
             receivable.balance, receivable.due_date, first, customer.is_consumer, policy, book
         )
-        if quote is None:  # not even the balance-only update: say why
-            quote = quote_installment(
-                principal=receivable.balance,
-                due_date=receivable.due_date,
-                as_of=first,
-                policy=policy,
-                consumer=customer.is_consumer,
-                indices=book,
-            )
         quotes.append(quote)
     if not quotes:
         return []

@@ -145,11 +145,11 @@ def open_link(session: Session, token: str, *, now: datetime) -> LinkHolder:
     return LinkHolder(link, tenant, link.customer_id)
 
 
-def locked_until(
+def _recent_attempts(
     session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, now: datetime
-) -> datetime | None:
-    """When the customer's lockout ends, if the last failures in a row reached the limit."""
-    recent = session.execute(
+) -> list[tuple[bool, datetime]]:
+    """The customer's last tries inside the lockout window, newest first (at most the limit)."""
+    rows = session.execute(
         select(PortalAttempt.success, PortalAttempt.at)
         .where(
             PortalAttempt.tenant_id == tenant_id,
@@ -159,9 +159,17 @@ def locked_until(
         .order_by(PortalAttempt.at.desc())
         .limit(CUSTOMER_MAX_FAILURES)
     ).all()
-    if len(recent) < CUSTOMER_MAX_FAILURES or any(r.success for r in recent):
+    return [(row.success, row.at) for row in rows]
+
+
+def locked_until(
+    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, now: datetime
+) -> datetime | None:
+    """When the customer's lockout ends, if the last failures in a row reached the limit."""
+    recent = _recent_attempts(session, tenant_id=tenant_id, customer_id=customer_id, now=now)
+    if len(recent) < CUSTOMER_MAX_FAILURES or any(success for success, _ in recent):
         return None
-    return recent[0].at + CUSTOMER_LOCKOUT
+    return recent[0][1] + CUSTOMER_LOCKOUT
 
 
 def _ip_blocked(session: Session, *, tenant_id: uuid.UUID, ip: str, now: datetime) -> bool:
@@ -181,18 +189,10 @@ def _ip_blocked(session: Session, *, tenant_id: uuid.UUID, ip: str, now: datetim
 def _failures_in_a_row(
     session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, now: datetime
 ) -> int:
-    recent = session.scalars(
-        select(PortalAttempt.success)
-        .where(
-            PortalAttempt.tenant_id == tenant_id,
-            PortalAttempt.customer_id == customer_id,
-            PortalAttempt.at > now - CUSTOMER_LOCKOUT,
-        )
-        .order_by(PortalAttempt.at.desc())
-        .limit(CUSTOMER_MAX_FAILURES)
-    ).all()
     count = 0
-    for success in recent:
+    for success, _ in _recent_attempts(
+        session, tenant_id=tenant_id, customer_id=customer_id, now=now
+    ):
         if success:
             break
         count += 1

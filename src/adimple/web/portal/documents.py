@@ -8,15 +8,16 @@ from typing import Any
 
 from adimple.portfolio.models import Customer
 from adimple.web.portal.pages import Creditor
+from adimple.web.portal.templating import render_text
 
 
 def release_letter_html(
     *, creditor: Creditor, customer: Customer, rows: list[Any], today: date
 ) -> str:
     from adimple.messaging.render import format_document
-    from adimple.web.portal.views import _ENV
 
-    return _ENV.get_template("quitacao.html").render(
+    return render_text(
+        "quitacao.html",
         creditor=creditor,
         customer=customer,
         customer_document=format_document(customer.document),

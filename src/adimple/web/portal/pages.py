@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from adimple.charges.calculator import Quote, quote_installment, quote_with_fallback
+from adimple.charges.calculator import Quote, quote_or_explain
 from adimple.charges.service import get_active_policy, load_index_book
 from adimple.kit.errors import NotFound
 from adimple.kit.money import ZERO
@@ -26,6 +26,7 @@ from adimple.portfolio.models import (
     ContactPoint,
     Customer,
     Payment,
+    PaymentSource,
     Receivable,
     ReceivableStatus,
 )
@@ -40,6 +41,7 @@ class Creditor:
     trade_name: str
     document: str
     address: str
+    city: str  # where the carta de quitação is dated
     email: str
     phone: str
 
@@ -52,6 +54,7 @@ def creditor_of(tenant: Tenant) -> Creditor:
         trade_name=(tenant.trade_name or tenant.legal_name),
         document=format_document(tenant.document),
         address=creditor_address(tenant),
+        city=tenant.city,
         email=tenant.contact_email or "",
         phone=tenant.contact_phone or "",
     )
@@ -130,18 +133,9 @@ def debts(session: Session, *, tenant: Tenant, customer: Customer, today: date) 
         policy = get_active_policy(session, tenant_id=tenant.id)
         book = load_index_book(session)
         for r in open_:
-            quote, pending = quote_with_fallback(
+            quote, pending = quote_or_explain(
                 r.balance, r.due_date, today, customer.is_consumer, policy, book
             )
-            if quote is None:  # not even the balance-only update: the calculator says why
-                quote = quote_installment(
-                    principal=r.balance,
-                    due_date=r.due_date,
-                    as_of=today,
-                    policy=policy,
-                    consumer=customer.is_consumer,
-                    indices=book,
-                )
             summary.items.append(DebtItem(r, quote, pending))
     return summary
 
@@ -170,7 +164,7 @@ def payments_of(session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUI
         .where(
             Payment.tenant_id == tenant_id,
             Payment.customer_id == customer_id,
-            Payment.source != "agreement",
+            Payment.source != PaymentSource.AGREEMENT,
         )
         .order_by(Payment.paid_on.desc(), Payment.created_at.desc())
     ).all()
@@ -187,23 +181,12 @@ def payment_of(
             Payment.tenant_id == tenant_id,
             Payment.customer_id == customer_id,
             Payment.id == payment_id,
-            Payment.source != "agreement",
+            Payment.source != PaymentSource.AGREEMENT,
         )
     ).first()
     if row is None:
         raise NotFound("pagamento não encontrado")
     return row[0], row[1]
-
-
-def settled_in_full(session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
-    """Nothing owed any more and something was paid: the carta de quitação can be issued."""
-    statuses = session.scalars(
-        select(Receivable.status).where(
-            Receivable.tenant_id == tenant_id, Receivable.customer_id == customer_id
-        )
-    ).all()
-    owed = {ReceivableStatus.OPEN, ReceivableStatus.AGREEMENT, ReceivableStatus.WRITTEN_OFF}
-    return bool(statuses) and ReceivableStatus.PAID in statuses and not (set(statuses) & owed)
 
 
 # --- contact preferences ------------------------------------------------------------------------

@@ -22,34 +22,31 @@ import hmac
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time
-from decimal import Decimal
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adimple.db.base import utcnow
 from adimple.kit.errors import DomainError, NotFound
-from adimple.kit.i18n import brl, percent, short_date, short_datetime
+from adimple.kit.i18n import short_datetime
+from adimple.messaging.render import local_today
+from adimple.negotiation.service import is_settled_in_full
 from adimple.portfolio.models import Channel, Customer, Receivable, ReceivableStatus
 from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
 from adimple.web.deps import DbSession
 from adimple.web.portal import access, pages
 from adimple.web.portal.models import PortalSession
+from adimple.web.portal.templating import HERE, render_text
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 LINK_COOKIE = "adimple_portal_link"
 SESSION_COOKIE = "adimple_portal"
-_HERE = Path(str(resources.files("adimple.web.portal")))
 
 
 def _clock() -> datetime:
@@ -57,30 +54,13 @@ def _clock() -> datetime:
 
 
 def static_files() -> StaticFiles:
-    return StaticFiles(directory=_HERE / "static")
-
-
-def _env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(_HERE / "templates"),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["brl"] = lambda v: brl(Decimal(v))
-    env.filters["data"] = short_date
-    env.filters["datahora"] = short_datetime
-    env.filters["pct"] = lambda v: percent(Decimal(v))
-    return env
-
-
-_ENV = _env()
+    return StaticFiles(directory=HERE / "static")
 
 
 def render(
     template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **ctx: Any
 ) -> HTMLResponse:
-    body = _ENV.get_template(template).render(**ctx)
+    body = render_text(template, **ctx)
     return HTMLResponse(body, status_code=status_code, headers=headers)
 
 
@@ -95,10 +75,6 @@ def _secure(request: Request) -> bool:
 
 def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "0.0.0.0"
-
-
-def _today(tenant: Tenant, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(tenant.timezone or "America/Sao_Paulo")).date()
 
 
 def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
@@ -132,7 +108,7 @@ class Visit:
         )
         self.tenant = tenant
         self.customer = customer
-        self.today = _today(tenant, now)
+        self.today = local_today(tenant, now)
         self.creditor = pages.creditor_of(tenant)
 
     @property
@@ -223,6 +199,7 @@ def open_link(token: str, request: Request, session: DbSession) -> Response:
 
 
 def _identity_form(
+    session: Session,
     holder: access.LinkHolder,
     token: str,
     *,
@@ -238,20 +215,14 @@ def _identity_form(
         error=error,
         document=document,
         destinations=[
-            (c.id, _destination_label(c)) for c in access.code_destinations(_db(holder), holder)
+            (c.id, _destination_label(c)) for c in access.code_destinations(session, holder)
         ],
-        birth_date_on_file=_has_birth_date(holder),
+        birth_date_on_file=_has_birth_date(session, holder),
     )
 
 
-def _db(holder: access.LinkHolder) -> Session:
-    session = Session.object_session(holder.tenant)
-    assert session is not None
-    return session
-
-
-def _has_birth_date(holder: access.LinkHolder) -> bool:
-    customer = _db(holder).get(Customer, holder.customer_id)
+def _has_birth_date(session: Session, holder: access.LinkHolder) -> bool:
+    customer = session.get(Customer, holder.customer_id)
     return customer is not None and customer.birth_date is not None
 
 
@@ -287,7 +258,9 @@ def _form_holder(
         return found
     holder, token = found
     if not hmac.compare_digest(csrf, access.link_csrf(token)):
-        return form(holder, token, error="Formulário expirado: tente de novo.", status_code=403)
+        return form(
+            session, holder, token, error="Formulário expirado: tente de novo.", status_code=403
+        )
     return holder, token
 
 
@@ -297,7 +270,7 @@ def identity_page(request: Request, session: DbSession) -> Response:
     if isinstance(found, Response):
         return found
     holder, token = found
-    return _identity_form(holder, token)
+    return _identity_form(session, holder, token)
 
 
 def parse_birth_date(value: str) -> date | None:
@@ -339,6 +312,7 @@ def identity_submit(
     except access.IdentityNotConfirmed as exc:
         left = exc.remaining
         return _identity_form(
+            session,
             holder,
             token,
             error=f"Os dados informados não conferem com o cadastro. {_wrong(left)}",
@@ -404,20 +378,24 @@ def code_request(
     except access.LockedOut as exc:
         return _locked(holder, exc)
     except NotFound:
-        return _identity_form(holder, token, error="Escolha um dos contatos.", status_code=422)
+        return _identity_form(
+            session, holder, token, error="Escolha um dos contatos.", status_code=422
+        )
     try:
         access.send_code(session, holder, code)
     except SendError:
         return _identity_form(
+            session,
             holder,
             token,
             error="Não conseguimos enviar o código agora. Tente de novo em instantes.",
             status_code=503,
         )
-    return _code_form(holder, token, sent_to=_destination_label(code.contact))
+    return _code_form(session, holder, token, sent_to=_destination_label(code.contact))
 
 
 def _code_form(
+    session: Session,
     holder: access.LinkHolder,
     token: str,
     *,
@@ -459,6 +437,7 @@ def code_submit(
         return _locked(holder, exc)
     except access.IdentityNotConfirmed as exc:
         return _code_form(
+            session,
             holder,
             token,
             error=f"Código incorreto ou expirado. {_wrong(exc.remaining)}",
@@ -534,7 +513,7 @@ def debts_page(request: Request, session: DbSession) -> Response:
             "dividas.html",
             summary=summary,
             agreements=_agreements(visit),
-            quitacao=pages.settled_in_full(
+            quitacao=is_settled_in_full(
                 session, tenant_id=visit.tenant.id, customer_id=visit.customer.id
             ),
         )
@@ -783,7 +762,7 @@ def boleto_pdf(receivable_id: str, request: Request, session: DbSession) -> Resp
 def receipts_page(request: Request, session: DbSession) -> Response:
     def show(visit: Visit) -> Response:
         rows = pages.payments_of(session, tenant_id=visit.tenant.id, customer_id=visit.customer.id)
-        quitacao = pages.settled_in_full(
+        quitacao = is_settled_in_full(
             session, tenant_id=visit.tenant.id, customer_id=visit.customer.id
         )
         return visit.page("recibos.html", rows=rows, quitacao=quitacao)
@@ -812,7 +791,7 @@ def release_letter(request: Request, session: DbSession) -> Response:
     def show(visit: Visit) -> Response:
         from adimple.web.portal.documents import release_letter_pdf
 
-        if not pages.settled_in_full(
+        if not is_settled_in_full(
             session, tenant_id=visit.tenant.id, customer_id=visit.customer.id
         ):
             raise NotFound("ainda há valores em aberto")
