@@ -122,9 +122,12 @@ def offers_for_installment(
 
 def build_offers(debt: DebtBase, *, policy: Policy, as_of: date) -> list[Offer]:
     """À vista plus every parcelado plan from 2 to ``max_installments`` that fits the minimum."""
+    count = policy.plans.max_installments
+    dates = due_dates(as_of, count, policy)  # each plan's dates are a prefix of the longest's
+    debt_line = _debt_line(debt)
     offers = []
-    for count in range(1, policy.plans.max_installments + 1):
-        offer = build_plan(debt, policy=policy, as_of=as_of, installments=count)
+    for installments in range(1, count + 1):
+        offer = _plan(debt, policy, dates[:installments], debt_line)
         if offer is not None:
             offers.append(offer)
     return offers
@@ -132,8 +135,12 @@ def build_offers(debt: DebtBase, *, policy: Policy, as_of: date) -> list[Offer]:
 
 def build_plan(debt: DebtBase, *, policy: Policy, as_of: date, installments: int) -> Offer | None:
     """One plan of ``installments`` payments, or None when an amount would be below the minimum."""
+    return _plan(debt, policy, due_dates(as_of, installments, policy), _debt_line(debt))
+
+
+def _plan(debt: DebtBase, policy: Policy, dates: list[date], debt_line: str) -> Offer | None:
     plans = policy.plans
-    dates = due_dates(as_of, installments, policy)
+    installments = len(dates)
     discount = plan_discount(debt, policy, installments)
     negotiated = debt.total - discount
     if installments == 1:
@@ -148,7 +155,7 @@ def build_plan(debt: DebtBase, *, policy: Policy, as_of: date, installments: int
             interest_percent=ZERO,
             discount=discount,
             total=negotiated,
-            explanations=_explain(debt, discount, negotiated, ZERO, policy, installments),
+            explanations=_explain(debt, debt_line, discount, negotiated, ZERO, policy, 1),
         )
     rate = (
         plans.interest_monthly_percent if installments > plans.interest_free_installments else ZERO
@@ -167,7 +174,7 @@ def build_plan(debt: DebtBase, *, policy: Policy, as_of: date, installments: int
         interest_percent=rate,
         discount=discount,
         total=total,
-        explanations=_explain(debt, discount, total, rate, policy, installments),
+        explanations=_explain(debt, debt_line, discount, total, rate, policy, installments),
     )
 
 
@@ -264,15 +271,20 @@ def _plan_label(amounts: list[Decimal], rate: Decimal, *, with_down: bool) -> st
     return f"Entrada de {brl(amounts[0])} + {plan}" if with_down else plan
 
 
+def _debt_line(debt: DebtBase) -> str:
+    return f"Débito atualizado: {brl(debt.total)}."
+
+
 def _explain(
     debt: DebtBase,
+    debt_line: str,
     discount: Decimal,
     total: Decimal,
     rate: Decimal,
     policy: Policy,
     installments: int,
 ) -> tuple[str, ...]:
-    lines = [f"Débito atualizado: {brl(debt.total)}."]
+    lines = [debt_line]
     tier = policy.discount_for(installments)
     if discount and tier is not None:
         parts = []

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
@@ -67,12 +69,19 @@ def get_active_policy_record(session: Session, *, tenant_id: uuid.UUID) -> Colle
 
 def get_active_policy(session: Session, *, tenant_id: uuid.UUID) -> Policy:
     """The tenant's active policy; the default policy when it has none (docs/policy.md)."""
-    record_id = session.scalar(
+    return _policy_version(session, session.scalar(_active_policy_id(tenant_id)))
+
+
+def _active_policy_id(tenant_id: uuid.UUID | BindParameter[Any]) -> Select[Any]:
+    return (
         select(CollectionPolicy.id)
         .where(CollectionPolicy.tenant_id == tenant_id)
         .order_by(CollectionPolicy.version.desc())
         .limit(1)
     )
+
+
+def _policy_version(session: Session, record_id: uuid.UUID | None) -> Policy:
     if record_id is None:
         return DEFAULT_POLICY
     with _cache_lock:
@@ -86,6 +95,46 @@ def get_active_policy(session: Session, *, tenant_id: uuid.UUID) -> Policy:
                 _policies.clear()
             _policies[record_id] = policy
     return policy
+
+
+@dataclass(frozen=True)
+class PricingVersion:
+    """Which policy version and index values are current: the keys of the per-process caches
+    (the policy row's id, None for the default policy; the index rows' count and latest
+    ``imported_at``)."""
+
+    policy_id: uuid.UUID | None
+    index_stamp: tuple[Any, ...]
+
+
+def pricing_version_columns(
+    tenant_id: uuid.UUID | BindParameter[Any],
+) -> tuple[ColumnElement[Any], ...]:
+    """The columns :class:`PricingVersion` is read from, as scalar subqueries, so that a caller
+    can fetch them in the same round trip as its own data (see :func:`pricing`); ``tenant_id``
+    may be a bind parameter of a statement built once."""
+    return (
+        _active_policy_id(tenant_id).scalar_subquery(),
+        select(func.count()).select_from(IndexValue).scalar_subquery(),
+        select(func.max(IndexValue.imported_at)).scalar_subquery(),
+    )
+
+
+def pricing_version_of(row: Sequence[Any]) -> PricingVersion:
+    """The version from the three values of :func:`pricing_version_columns`, in order."""
+    return PricingVersion(row[0], (row[1], row[2]))
+
+
+def pricing(
+    session: Session, *, tenant_id: uuid.UUID, version: PricingVersion | None = None
+) -> tuple[Policy, IndexBook]:
+    """The tenant's active policy and the index book: one small query (none with ``version``
+    already read), the parsed documents from the per-process caches."""
+    if version is None:
+        version = pricing_version_of(
+            session.execute(select(*pricing_version_columns(tenant_id))).one()
+        )
+    return _policy_version(session, version.policy_id), _index_book(session, version.index_stamp)
 
 
 def list_policy_versions(session: Session, *, tenant_id: uuid.UUID) -> list[CollectionPolicy]:
@@ -166,6 +215,10 @@ def load_index_series(session: Session, series: SeriesName | str) -> IndexSeries
 def load_index_book(session: Session) -> IndexBook:
     """Every series (packaged values overlaid with the database's), cached per index stamp."""
     stamp = tuple(session.execute(select(func.count(), func.max(IndexValue.imported_at))).one())
+    return _index_book(session, stamp)
+
+
+def _index_book(session: Session, stamp: tuple[Any, ...]) -> IndexBook:
     with _cache_lock:
         book = _books.get(stamp)
     if book is None:
@@ -242,38 +295,85 @@ def offers_for_customer(
     customer_id: uuid.UUID,
     as_of: date,
     include_future: bool = False,
+    version: PricingVersion | None = None,
 ) -> list[Offer]:
     """Offers for all of a customer's open receivables, updated to the first payment date.
 
     Overdue receivables are updated (correção, multa, juros); with ``include_future`` the ones
     not yet due enter at present value when the policy knows the contract rate (CDC art. 52 §2).
+    ``version``: the pricing version when the caller already read it (the portal does, in the
+    same round trip as its page data).
     """
     customer = session.get(Customer, customer_id)  # usually already in the identity map
     if customer is None or customer.tenant_id != tenant_id:
         raise NotFound("devedor não encontrado")
-    policy = get_active_policy(session, tenant_id=tenant_id)
-    first = first_due_date(as_of, policy)
-    receivables = session.scalars(
-        select(Receivable)
-        .where(
-            Receivable.tenant_id == tenant_id,
-            Receivable.customer_id == customer_id,
-            Receivable.status == ReceivableStatus.OPEN,
-            Receivable.balance > ZERO,
+    if version is None:
+        version = pricing_version_of(
+            session.execute(select(*pricing_version_columns(tenant_id))).one()
         )
-        .order_by(Receivable.due_date)
-    ).all()
-    book = load_index_book(session)
+    balances = tuple(
+        (row.balance, row.due_date)
+        for row in session.execute(
+            _OPEN_BALANCES, {"tenant_id": tenant_id, "customer_id": customer_id}
+        )
+    )
+    key = (version, as_of, customer.is_consumer, include_future, balances)
+    with _cache_lock:
+        offers = _offers.get(key)
+    if offers is None:
+        policy, book = pricing(session, tenant_id=tenant_id, version=version)
+        offers = offers_for_balances(
+            balances,
+            consumer=customer.is_consumer,
+            as_of=as_of,
+            policy=policy,
+            book=book,
+            include_future=include_future,
+        )
+        with _cache_lock:
+            if len(_offers) >= _OFFERS_KEPT:
+                _offers.pop(next(iter(_offers)))  # the oldest entry (dicts keep insertion order)
+            _offers[key] = offers
+    return list(offers)
+
+
+_OPEN_BALANCES = (
+    select(Receivable.balance, Receivable.due_date)
+    .where(
+        Receivable.tenant_id == bindparam("tenant_id"),
+        Receivable.customer_id == bindparam("customer_id"),
+        Receivable.status == ReceivableStatus.OPEN,
+        Receivable.balance > ZERO,
+    )
+    .order_by(Receivable.due_date, Receivable.balance)
+)
+
+# The offers of a debt are a pure function of its balances and due dates, the day, the kind of
+# debtor and the pricing version — every input is in the key, so an entry can never be stale. A
+# debtor moving between the offers, confirmation and agreement pages computes them once.
+_OFFERS_KEPT = 20_000
+_offers: dict[tuple[Any, ...], tuple[Offer, ...]] = {}
+
+
+def offers_for_balances(
+    balances: Sequence[tuple[Decimal, date]],
+    *,
+    consumer: bool,
+    as_of: date,
+    policy: Policy,
+    book: IndexBook,
+    include_future: bool = False,
+) -> tuple[Offer, ...]:
+    """The offers over open títulos given as ``(balance, due date)`` pairs (pure code)."""
+    first = first_due_date(as_of, policy)
     quotes: list[Quote] = []
-    for receivable in receivables:
-        if not (include_future or receivable.due_date < first):
+    for balance, due_date in balances:
+        if not (include_future or due_date < first):
             continue
         # A month whose index is not published yet is left out of the correção (in the
         # debtor's favour) rather than refusing to negotiate: the same rule messages follow.
-        quote, _ = quote_or_explain(
-            receivable.balance, receivable.due_date, first, customer.is_consumer, policy, book
-        )
+        quote, _ = quote_or_explain(balance, due_date, first, consumer, policy, book)
         quotes.append(quote)
     if not quotes:
-        return []
-    return build_offers(DebtBase.from_quotes(quotes), policy=policy, as_of=as_of)
+        return ()
+    return tuple(build_offers(DebtBase.from_quotes(quotes), policy=policy, as_of=as_of))

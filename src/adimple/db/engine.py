@@ -90,6 +90,18 @@ def _harden_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN DEFERRED" if deferred else "BEGIN IMMEDIATE")
 
 
+def autocommit_reads(session: Session) -> None:
+    """Runs the session's statements each in its own transaction on PostgreSQL.
+
+    For requests whose statements each stand alone (a page that reads, plus at most one
+    single-statement write): no ``BEGIN`` and ``COMMIT`` round trips, two of a portal page's six.
+    Call it before the session's first statement. SQLite keeps its one transaction (``BEGIN``
+    there is not a round trip, and its reader must not upgrade to a writer halfway).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 @lru_cache
 def get_engine() -> Engine:
     return make_engine()

@@ -34,6 +34,10 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     app.state.session_factory = session_factory(engine or get_engine())
     problems.install(app)
+    # The portal first: a request is matched against the routes in order, and the portal's
+    # pages are the ones served at volume.
+    app.mount("/portal/static", portal_static(), name="portal-static")
+    app.include_router(portal_router)
     for router in (
         portfolio_router,
         policy_router,
@@ -47,8 +51,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         app.include_router(router, prefix="/api/v1", responses=problems.PROBLEM_RESPONSES)
 
     app.include_router(messaging_pages)
-    app.mount("/portal/static", portal_static(), name="portal-static")
-    app.include_router(portal_router)
     app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)

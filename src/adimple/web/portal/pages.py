@@ -10,14 +10,21 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from adimple.charges.calculator import Quote, quote_or_explain
-from adimple.charges.service import get_active_policy, load_index_book
+from adimple.charges.service import (
+    PricingVersion,
+    get_active_policy,
+    load_index_book,
+    pricing_version_columns,
+    pricing_version_of,
+)
 from adimple.kit.errors import NotFound
 from adimple.kit.money import ZERO
 from adimple.messaging.models import Task, TaskKind
+from adimple.negotiation.models import LIVE_STATUSES, Agreement
 from adimple.portfolio.models import (
     Channel,
     ChannelOptOut,
@@ -100,18 +107,28 @@ def customer_of(session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUI
     return customer
 
 
-def tenant_and_customer(
+def offers_context(
     session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID
-) -> tuple[Tenant, Customer]:
-    """The creditor and its customer in one round trip (every portal page needs both)."""
+) -> tuple[uuid.UUID | None, PricingVersion]:
+    """The customer's live agreement, if any, and the current pricing version, in one round
+    trip (the offers page needs both before anything else)."""
     row = session.execute(
-        select(Tenant, Customer)
-        .join(Customer, Customer.tenant_id == Tenant.id)
-        .where(Tenant.id == tenant_id, Customer.id == customer_id)
-    ).first()
-    if row is None:
-        raise NotFound("devedor não encontrado")
-    return row[0], row[1]
+        _OFFERS_CONTEXT, {"tenant_id": tenant_id, "customer_id": customer_id}
+    ).one()
+    return row[0], pricing_version_of(row[1:])
+
+
+_OFFERS_CONTEXT = select(
+    select(Agreement.id)
+    .where(
+        Agreement.tenant_id == bindparam("tenant_id"),
+        Agreement.customer_id == bindparam("customer_id"),
+        Agreement.status.in_(LIVE_STATUSES),
+    )
+    .limit(1)
+    .scalar_subquery(),
+    *pricing_version_columns(bindparam("tenant_id")),
+)
 
 
 def debts(session: Session, *, tenant: Tenant, customer: Customer, today: date) -> DebtSummary:

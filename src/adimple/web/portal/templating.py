@@ -20,6 +20,8 @@ def _environment() -> Environment:
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the package: no stat() of every template file on every render.
+        auto_reload=False,
     )
     env.filters["brl"] = lambda v: brl(Decimal(v))
     env.filters["data"] = short_date

@@ -30,7 +30,9 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adimple.charges.service import PricingVersion
 from adimple.db.base import utcnow
+from adimple.db.engine import autocommit_reads
 from adimple.kit.errors import DomainError, NotFound
 from adimple.kit.i18n import short_datetime
 from adimple.messaging.render import local_today
@@ -40,7 +42,6 @@ from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
 from adimple.web.deps import DbSession
 from adimple.web.portal import access, pages
-from adimple.web.portal.models import PortalSession
 from adimple.web.portal.templating import HERE, render_text
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -99,17 +100,14 @@ def _redirect(url: str) -> RedirectResponse:
 class Visit:
     """The request's portal session, its creditor and customer, and "today" in its time zone."""
 
-    def __init__(self, session: Session, row: PortalSession, now: datetime) -> None:
+    def __init__(self, session: Session, live: access.LiveSession, now: datetime) -> None:
         self.db = session
-        self.row = row
+        self.row = live.row
         self.now = now
-        tenant, customer = pages.tenant_and_customer(
-            session, tenant_id=row.tenant_id, customer_id=row.customer_id
-        )
-        self.tenant = tenant
-        self.customer = customer
-        self.today = local_today(tenant, now)
-        self.creditor = pages.creditor_of(tenant)
+        self.tenant = live.tenant
+        self.customer = live.customer
+        self.today = local_today(live.tenant, now)
+        self.creditor = pages.creditor_of(live.tenant)
 
     @property
     def csrf(self) -> str:
@@ -139,8 +137,8 @@ class CsrfFailed(DomainError):
 
 def _visit(request: Request, session: Session) -> Visit | None:
     now = _clock()
-    row = access.current_session(session, request.cookies.get(SESSION_COOKIE), now=now)
-    return Visit(session, row, now) if row is not None else None
+    live = access.current_session(session, request.cookies.get(SESSION_COOKIE), now=now)
+    return Visit(session, live, now) if live is not None else None
 
 
 def _logged_out(request: Request) -> HTMLResponse:
@@ -474,8 +472,18 @@ def logout(
 # --- pages ---------------------------------------------------------------------------------------
 
 
-def _page(handler: Callable[[Visit], Response]) -> Callable[[Request, Session], Response]:
+def _page(
+    handler: Callable[[Visit], Response], *, reads: bool = False
+) -> Callable[[Request, Session], Response]:
+    """Runs ``handler`` for the request's live session (or the "session ended" page).
+
+    ``reads``: the handler only reads, so its statements may each run on their own
+    (:func:`~adimple.db.engine.autocommit_reads`; the session's touch is one statement too).
+    """
+
     def run(request: Request, session: Session) -> Response:
+        if reads:
+            autocommit_reads(session)
         visit = _visit(request, session)
         if visit is None:
             return _logged_out(request)
@@ -530,27 +538,40 @@ def _agreements(visit: Visit) -> list[Any]:
     return [negotiation.agreement_view(visit.db, a) for a in agreements]
 
 
-def _offers(visit: Visit) -> list[Any]:
+def _offers(visit: Visit, version: PricingVersion | None = None) -> list[Any]:
     from adimple.charges.service import offers_for_customer
 
     return offers_for_customer(
-        visit.db, tenant_id=visit.tenant.id, customer_id=visit.customer.id, as_of=visit.today
+        visit.db,
+        tenant_id=visit.tenant.id,
+        customer_id=visit.customer.id,
+        as_of=visit.today,
+        version=version,
     )
-
-
-def _live_agreement(agreements: list[Any]) -> Any | None:
-    return next((a for a in agreements if a.status in ("pending", "active")), None)
 
 
 @router.get("/ofertas", response_class=HTMLResponse)
 def offers_page(request: Request, session: DbSession) -> Response:
     def show(visit: Visit) -> Response:
-        agreements = _agreements(visit)
-        live = _live_agreement(agreements)
-        offers = [] if live else _offers(visit)
-        return visit.page("ofertas.html", offers=offers, live=live)
+        from adimple.negotiation import service as negotiation
 
-    return _page(show)(request, session)
+        live_id, version = pages.offers_context(
+            session, tenant_id=visit.tenant.id, customer_id=visit.customer.id
+        )
+        if live_id is not None:
+            live = negotiation.agreement_view(
+                session,
+                negotiation.get_agreement(
+                    session,
+                    tenant_id=visit.tenant.id,
+                    customer_id=visit.customer.id,
+                    agreement_id=live_id,
+                ),
+            )
+            return visit.page("ofertas.html", offers=[], live=live)
+        return visit.page("ofertas.html", offers=_offers(visit, version), live=None)
+
+    return _page(show, reads=True)(request, session)
 
 
 @router.get("/ofertas/{offer_id}", response_class=HTMLResponse)
