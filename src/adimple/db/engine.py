@@ -98,7 +98,10 @@ def autocommit_reads(session: Session) -> None:
     Call it before the session's first statement. SQLite keeps its one transaction (``BEGIN``
     there is not a round trip, and its reader must not upgrade to a writer halfway).
     """
-    if session.get_bind().dialect.name == "postgresql":
+    bind = session.get_bind()
+    # A session bound to a connection already in a transaction (a caller's unit of work, the
+    # tests' rolled-back outer transaction) stays in it.
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
