@@ -453,12 +453,24 @@ def _legal_line(
     )
 
 
-def _fallback_policies(policy: Policy) -> list[Policy]:
+def _fallback_policies(policy: Policy) -> tuple[Policy, ...]:
+    # Policies are immutable and the service hands out one object per version, so the two
+    # copies are made once per policy object, not on every quote of a month not yet published.
+    cached = _fallbacks.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
     from adimple.charges.policy import CorrectionRule, NoInterest
 
     no_correction = policy.model_copy(update={"correction": CorrectionRule(index="none")})
     no_index = no_correction.model_copy(update={"interest": NoInterest()})
-    return [no_correction, no_index]
+    if len(_fallbacks) > 1_000:
+        _fallbacks.clear()
+    _fallbacks[id(policy)] = (policy, (no_correction, no_index))
+    return no_correction, no_index
+
+
+# id(policy) → (the policy itself, kept so that its id is not reused, and its fallbacks).
+_fallbacks: dict[int, tuple[Policy, tuple[Policy, ...]]] = {}
 
 
 def quote_with_fallback(

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -512,9 +512,12 @@ _LIVE_SESSION = (
     )
     .where(PortalSession.token_hash == bindparam("token_hash"))
 )
+# On the table, not the ORM entity: no identity-map synchronisation for one column of a row
+# this request does not write again (the ORM's bulk UPDATE machinery was half of this function).
+_SESSION_TABLE: Table = PortalSession.__table__  # type: ignore[assignment]
 _TOUCH_SESSION = (
-    update(PortalSession)
-    .where(PortalSession.id == bindparam("session_id"))
+    update(_SESSION_TABLE)
+    .where(_SESSION_TABLE.c.id == bindparam("session_id"))
     .values(last_seen_at=bindparam("now"))
 )
 

@@ -40,7 +40,7 @@ from adimple.negotiation.service import is_settled_in_full
 from adimple.portfolio.models import Channel, Customer, Receivable, ReceivableStatus
 from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
-from adimple.web.deps import DbSession
+from adimple.web.deps import DbSession, PageSession
 from adimple.web.portal import access, pages
 from adimple.web.portal.templating import HERE, render_text
 
@@ -482,6 +482,16 @@ def _page(
     """
 
     def run(request: Request, session: Session) -> Response:
+        # The unit of work ends here, in the handler's thread (deps.get_page_session).
+        try:
+            response = visit_and_handle(request, session)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        return response
+
+    def visit_and_handle(request: Request, session: Session) -> Response:
         if reads:
             autocommit_reads(session)
         visit = _visit(request, session)
@@ -512,7 +522,7 @@ def _page(
 
 
 @router.get("/dividas", response_class=HTMLResponse)
-def debts_page(request: Request, session: DbSession) -> Response:
+def debts_page(request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         summary = pages.debts(
             session, tenant=visit.tenant, customer=visit.customer, today=visit.today
@@ -551,7 +561,7 @@ def _offers(visit: Visit, version: PricingVersion | None = None) -> list[Any]:
 
 
 @router.get("/ofertas", response_class=HTMLResponse)
-def offers_page(request: Request, session: DbSession) -> Response:
+def offers_page(request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         from adimple.negotiation import service as negotiation
 
@@ -575,7 +585,7 @@ def offers_page(request: Request, session: DbSession) -> Response:
 
 
 @router.get("/ofertas/{offer_id}", response_class=HTMLResponse)
-def offer_confirm_page(offer_id: str, request: Request, session: DbSession) -> Response:
+def offer_confirm_page(offer_id: str, request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         offer = next((o for o in _offers(visit) if o.id == offer_id), None)
         if offer is None:
@@ -608,7 +618,7 @@ TERMS_VERSION = "2026-11-22"
 @router.post("/acordos", response_class=HTMLResponse)
 def create_agreement(
     request: Request,
-    session: DbSession,
+    session: PageSession,
     oferta: Annotated[str, Form(max_length=64)] = "",
     aceite: Annotated[str, Form(max_length=10)] = "",
     chave: Annotated[str, Form(max_length=64)] = "",
@@ -673,7 +683,7 @@ def create_agreement(
 
 
 @router.get("/acordos/{agreement_id}", response_class=HTMLResponse)
-def agreement_page(agreement_id: str, request: Request, session: DbSession) -> Response:
+def agreement_page(agreement_id: str, request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         from adimple.negotiation import service as negotiation
 
@@ -706,7 +716,7 @@ def _payable(visit: Visit, receivable_id: str) -> Receivable:
 
 
 @router.get("/pagar/{receivable_id}", response_class=HTMLResponse)
-def pay_page(receivable_id: str, request: Request, session: DbSession) -> Response:
+def pay_page(receivable_id: str, request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         from adimple.payments.billing import service as billing
 
@@ -746,7 +756,7 @@ def pay_page(receivable_id: str, request: Request, session: DbSession) -> Respon
 
 
 @router.get("/pagar/{receivable_id}/situacao", response_class=HTMLResponse)
-def pay_status(receivable_id: str, request: Request, session: DbSession) -> Response:
+def pay_status(receivable_id: str, request: Request, session: PageSession) -> Response:
     """The payment's status block; the pay page polls it with HTMX every few seconds."""
 
     def show(visit: Visit) -> Response:
@@ -758,7 +768,7 @@ def pay_status(receivable_id: str, request: Request, session: DbSession) -> Resp
 
 
 @router.get("/pagar/{receivable_id}/boleto.pdf")
-def boleto_pdf(receivable_id: str, request: Request, session: DbSession) -> Response:
+def boleto_pdf(receivable_id: str, request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         from adimple.payments.billing import service as billing
 
@@ -780,7 +790,7 @@ def boleto_pdf(receivable_id: str, request: Request, session: DbSession) -> Resp
 
 
 @router.get("/recibos", response_class=HTMLResponse)
-def receipts_page(request: Request, session: DbSession) -> Response:
+def receipts_page(request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         rows = pages.payments_of(session, tenant_id=visit.tenant.id, customer_id=visit.customer.id)
         quitacao = is_settled_in_full(
@@ -792,7 +802,7 @@ def receipts_page(request: Request, session: DbSession) -> Response:
 
 
 @router.get("/recibos/{payment_id}", response_class=HTMLResponse)
-def receipt_page(payment_id: str, request: Request, session: DbSession) -> Response:
+def receipt_page(payment_id: str, request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         payment, receivable = pages.payment_of(
             session,
@@ -806,7 +816,7 @@ def receipt_page(payment_id: str, request: Request, session: DbSession) -> Respo
 
 
 @router.get("/quitacao.pdf")
-def release_letter(request: Request, session: DbSession) -> Response:
+def release_letter(request: Request, session: PageSession) -> Response:
     """Carta de quitação: only once nothing is owed (CC art. 319: who pays may demand it)."""
 
     def show(visit: Visit) -> Response:
@@ -830,7 +840,7 @@ def release_letter(request: Request, session: DbSession) -> Response:
 
 
 @router.get("/preferencias", response_class=HTMLResponse)
-def preferences_page(request: Request, session: DbSession) -> Response:
+def preferences_page(request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         return _preferences(visit)
 
@@ -868,7 +878,7 @@ def _hour(value: str) -> time | None:
 
 
 @router.post("/preferencias", response_class=HTMLResponse)
-async def preferences_submit(request: Request, session: DbSession) -> Response:
+async def preferences_submit(request: Request, session: PageSession) -> Response:
     form = await request.form()
 
     def act(visit: Visit) -> Response:
@@ -901,7 +911,7 @@ async def preferences_submit(request: Request, session: DbSession) -> Response:
 
 
 @router.get("/lgpd", response_class=HTMLResponse)
-def lgpd_page(request: Request, session: DbSession) -> Response:
+def lgpd_page(request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         return visit.page("lgpd.html", kinds=pages.LGPD_KINDS)
 
@@ -911,7 +921,7 @@ def lgpd_page(request: Request, session: DbSession) -> Response:
 @router.post("/lgpd", response_class=HTMLResponse)
 def lgpd_submit(
     request: Request,
-    session: DbSession,
+    session: PageSession,
     tipo: Annotated[str, Form(max_length=20)] = "",
     mensagem: Annotated[str, Form(max_length=2000)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
