@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import calendar as _calendar
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_UP, Decimal, localcontext
+from functools import cached_property
 from typing import Any, Literal
 
 from adimple.charges.calculator import Quote, quote_installment
@@ -75,7 +76,18 @@ class Offer:
     interest_percent: Decimal  # monthly plan interest (0 when interest-free)
     discount: Decimal
     total: Decimal
-    explanations: tuple[str, ...] = ()
+    # What the pt-BR explanation is written from, when it is asked for: the offers list never
+    # shows it (a dozen plans, ~50 formatted amounts), the confirmation page and the API do.
+    basis: tuple[DebtBase, Policy] | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def explanations(self) -> tuple[str, ...]:
+        if self.basis is None:
+            return ()
+        debt, policy = self.basis
+        return _explain(
+            debt, self.discount, self.total, self.interest_percent, policy, self.installments
+        )
 
     def as_contract(self, *, explain: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -124,10 +136,9 @@ def build_offers(debt: DebtBase, *, policy: Policy, as_of: date) -> list[Offer]:
     """À vista plus every parcelado plan from 2 to ``max_installments`` that fits the minimum."""
     count = policy.plans.max_installments
     dates = due_dates(as_of, count, policy)  # each plan's dates are a prefix of the longest's
-    debt_line = _debt_line(debt)
     offers = []
     for installments in range(1, count + 1):
-        offer = _plan(debt, policy, dates[:installments], debt_line)
+        offer = _plan(debt, policy, dates[:installments])
         if offer is not None:
             offers.append(offer)
     return offers
@@ -135,10 +146,10 @@ def build_offers(debt: DebtBase, *, policy: Policy, as_of: date) -> list[Offer]:
 
 def build_plan(debt: DebtBase, *, policy: Policy, as_of: date, installments: int) -> Offer | None:
     """One plan of ``installments`` payments, or None when an amount would be below the minimum."""
-    return _plan(debt, policy, due_dates(as_of, installments, policy), _debt_line(debt))
+    return _plan(debt, policy, due_dates(as_of, installments, policy))
 
 
-def _plan(debt: DebtBase, policy: Policy, dates: list[date], debt_line: str) -> Offer | None:
+def _plan(debt: DebtBase, policy: Policy, dates: list[date]) -> Offer | None:
     plans = policy.plans
     installments = len(dates)
     discount = plan_discount(debt, policy, installments)
@@ -155,7 +166,7 @@ def _plan(debt: DebtBase, policy: Policy, dates: list[date], debt_line: str) -> 
             interest_percent=ZERO,
             discount=discount,
             total=negotiated,
-            explanations=_explain(debt, debt_line, discount, negotiated, ZERO, policy, 1),
+            basis=(debt, policy),
         )
     rate = (
         plans.interest_monthly_percent if installments > plans.interest_free_installments else ZERO
@@ -174,7 +185,7 @@ def _plan(debt: DebtBase, policy: Policy, dates: list[date], debt_line: str) -> 
         interest_percent=rate,
         discount=discount,
         total=total,
-        explanations=_explain(debt, debt_line, discount, total, rate, policy, installments),
+        basis=(debt, policy),
     )
 
 
@@ -271,20 +282,15 @@ def _plan_label(amounts: list[Decimal], rate: Decimal, *, with_down: bool) -> st
     return f"Entrada de {brl(amounts[0])} + {plan}" if with_down else plan
 
 
-def _debt_line(debt: DebtBase) -> str:
-    return f"Débito atualizado: {brl(debt.total)}."
-
-
 def _explain(
     debt: DebtBase,
-    debt_line: str,
     discount: Decimal,
     total: Decimal,
     rate: Decimal,
     policy: Policy,
     installments: int,
 ) -> tuple[str, ...]:
-    lines = [debt_line]
+    lines = [f"Débito atualizado: {brl(debt.total)}."]
     tier = policy.discount_for(installments)
     if discount and tier is not None:
         parts = []

@@ -23,13 +23,15 @@ def brl(value: Decimal) -> str:
     """
     if isinstance(value, Decimal) and value.is_finite():
         try:
-            cents = abs(value).normalize().quantize(_CENT)
+            cents = abs(value).quantize(_CENT)  # the context's half-even, as Babel
         except InvalidOperation:  # more digits than the context holds: let Babel say
             return format_currency(value, "BRL", locale=LOCALE)
-        whole, _, fraction = f"{cents:f}".partition(".")
-        sign = "-" if value.is_signed() else ""
-        return f"{sign}R$\xa0{int(whole):,}".replace(",", ".") + "," + fraction
+        # "1,234.56" → "1.234,56"; the sign comes from the value (Babel keeps "-R$ 0,00").
+        return ("-R$\xa0" if value.is_signed() else "R$\xa0") + f"{cents:,.2f}".translate(_PT_BR)
     return format_currency(value, "BRL", locale=LOCALE)
+
+
+_PT_BR = str.maketrans(",.", ".,")
 
 
 def percent(value: Decimal, digits: int = 2) -> str:
