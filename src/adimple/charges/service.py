@@ -311,9 +311,10 @@ def offers_for_customer(
         version = pricing_version_of(
             session.execute(select(*pricing_version_columns(tenant_id))).one()
         )
-    balances = tuple(
-        (row.balance, row.due_date)
-        for row in session.execute(
+    # Core, not ORM, execution: plain columns, and the ORM layer costs as much as the query.
+    balances: tuple[tuple[Decimal, date], ...] = tuple(
+        (balance, due_date)
+        for balance, due_date in session.connection().execute(
             _OPEN_BALANCES, {"tenant_id": tenant_id, "customer_id": customer_id}
         )
     )

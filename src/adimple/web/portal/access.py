@@ -535,7 +535,7 @@ def current_session(session: Session, token: str | None, *, now: datetime) -> Li
     if row.ended_at is not None or now >= row.expires_at or now - row.last_seen_at >= idle_limit():
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
-        session.execute(_TOUCH_SESSION, {"session_id": row.id, "now": now})
+        session.connection().execute(_TOUCH_SESSION, {"session_id": row.id, "now": now})
     return LiveSession(row, found[1], found[2])
 
 

@@ -112,9 +112,13 @@ def offers_context(
 ) -> tuple[uuid.UUID | None, PricingVersion]:
     """The customer's live agreement, if any, and the current pricing version, in one round
     trip (the offers page needs both before anything else)."""
-    row = session.execute(
-        _OFFERS_CONTEXT, {"tenant_id": tenant_id, "customer_id": customer_id}
-    ).one()
+    row = (
+        session.connection()
+        .execute(  # Core execution: plain columns
+            _OFFERS_CONTEXT, {"tenant_id": tenant_id, "customer_id": customer_id}
+        )
+        .one()
+    )
     return row[0], pricing_version_of(row[1:])
 
 
