@@ -351,8 +351,10 @@ _OPEN_BALANCES = (
 
 # The offers of a debt are a pure function of its balances and due dates, the day, the kind of
 # debtor and the pricing version — every input is in the key, so an entry can never be stale. A
-# debtor moving between the offers, confirmation and agreement pages computes them once.
-_OFFERS_KEPT = 20_000
+# debtor moving between the offers, confirmation and agreement pages computes them once. Kept
+# small (the last few minutes of debtors): a few dozen objects an entry, and the collector
+# scans them all.
+_OFFERS_KEPT = 2_000
 _offers: dict[tuple[Any, ...], tuple[Offer, ...]] = {}
 
 
