@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from adimple.audit import service as audit
 from adimple.charges.calculator import Quote, quote_or_explain
@@ -72,7 +72,9 @@ def get_active_policy(session: Session, *, tenant_id: uuid.UUID) -> Policy:
     return _policy_version(session, session.scalar(_active_policy_id(tenant_id)))
 
 
-def _active_policy_id(tenant_id: uuid.UUID | BindParameter[Any]) -> Select[Any]:
+def _active_policy_id(
+    tenant_id: uuid.UUID | ColumnElement[Any] | QueryableAttribute[Any],
+) -> Select[Any]:
     return (
         select(CollectionPolicy.id)
         .where(CollectionPolicy.tenant_id == tenant_id)
@@ -108,11 +110,11 @@ class PricingVersion:
 
 
 def pricing_version_columns(
-    tenant_id: uuid.UUID | BindParameter[Any],
+    tenant_id: uuid.UUID | ColumnElement[Any] | QueryableAttribute[Any],
 ) -> tuple[ColumnElement[Any], ...]:
     """The columns :class:`PricingVersion` is read from, as scalar subqueries, so that a caller
     can fetch them in the same round trip as its own data (see :func:`pricing`); ``tenant_id``
-    may be a bind parameter of a statement built once."""
+    may be a column of the enclosing statement (the portal's session lookup)."""
     return (
         _active_policy_id(tenant_id).scalar_subquery(),
         select(func.count()).select_from(IndexValue).scalar_subquery(),

@@ -31,9 +31,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -493,25 +493,35 @@ def idle_limit() -> timedelta:
 
 
 class LiveSession(NamedTuple):
-    """A live portal session with its creditor and customer (every page needs all three)."""
+    """A live portal session with its creditor and customer (every page needs all three), and
+    whatever extra columns the page asked for in the same round trip."""
 
     row: PortalSession
     tenant: Tenant
     customer: Customer
+    extra: tuple[Any, ...] = ()
 
 
-# Built once: the session lookup runs on every portal request, and building a statement costs
-# more CPU than PostgreSQL spends answering it.
-_LIVE_SESSION = (
-    select(PortalSession, Tenant, Customer)
-    .join(Tenant, Tenant.id == PortalSession.tenant_id)
-    .join(
-        Customer,
-        (Customer.id == PortalSession.customer_id)
-        & (Customer.tenant_id == PortalSession.tenant_id),
+def session_lookup(*extra: ColumnElement[Any]) -> Select[Any]:
+    """The statement :func:`current_session` runs: the session by its token's hash, joined with
+    its tenant and customer, plus ``extra`` columns (scalar subqueries correlated to
+    ``portal_session``: a page's own first facts, read in the same round trip).
+
+    Build it once, at import: the lookup runs on every portal request, and building a statement
+    costs more CPU than PostgreSQL spends answering it."""
+    return (
+        select(PortalSession, Tenant, Customer, *extra)
+        .join(Tenant, Tenant.id == PortalSession.tenant_id)
+        .join(
+            Customer,
+            (Customer.id == PortalSession.customer_id)
+            & (Customer.tenant_id == PortalSession.tenant_id),
+        )
+        .where(PortalSession.token_hash == bindparam("token_hash"))
     )
-    .where(PortalSession.token_hash == bindparam("token_hash"))
-)
+
+
+SESSION_LOOKUP = session_lookup()
 # On the table, not the ORM entity: no identity-map synchronisation for one column of a row
 # this request does not write again (the ORM's bulk UPDATE machinery was half of this function).
 _SESSION_TABLE: Table = PortalSession.__table__  # type: ignore[assignment]
@@ -522,13 +532,20 @@ _TOUCH_SESSION = (
 )
 
 
-def current_session(session: Session, token: str | None, *, now: datetime) -> LiveSession | None:
+def current_session(
+    session: Session,
+    token: str | None,
+    *,
+    now: datetime,
+    lookup: Select[Any] = SESSION_LOOKUP,
+) -> LiveSession | None:
     """The live session behind a cookie, or None (unknown, ended, idle or past its limit).
 
-    One round trip: the session row joined with its tenant and customer."""
+    One round trip (``lookup``: :data:`SESSION_LOOKUP` or a :func:`session_lookup` with a
+    page's extra columns), plus the once-a-minute touch."""
     if not token or len(token) > 100:
         return None
-    found = session.execute(_LIVE_SESSION, {"token_hash": token_hash(token)}).first()
+    found = session.execute(lookup, {"token_hash": token_hash(token)}).first()
     if found is None:
         return None
     row = found[0]
@@ -536,7 +553,7 @@ def current_session(session: Session, token: str | None, *, now: datetime) -> Li
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         session.connection().execute(_TOUCH_SESSION, {"session_id": row.id, "now": now})
-    return LiveSession(row, found[1], found[2])
+    return LiveSession(row, found[1], found[2], tuple(found[3:]))
 
 
 def end_session(session: Session, row: PortalSession, *, now: datetime) -> None:

@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from adimple.charges.calculator import Quote, quote_or_explain
@@ -38,6 +38,8 @@ from adimple.portfolio.models import (
     ReceivableStatus,
 )
 from adimple.tenancy.models import Tenant
+from adimple.web.portal import access
+from adimple.web.portal.models import PortalSession
 
 
 @dataclass(frozen=True)
@@ -107,32 +109,24 @@ def customer_of(session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUI
     return customer
 
 
-def offers_context(
-    session: Session, *, tenant_id: uuid.UUID, customer_id: uuid.UUID
-) -> tuple[uuid.UUID | None, PricingVersion]:
-    """The customer's live agreement, if any, and the current pricing version, in one round
-    trip (the offers page needs both before anything else)."""
-    row = (
-        session.connection()
-        .execute(  # Core execution: plain columns
-            _OFFERS_CONTEXT, {"tenant_id": tenant_id, "customer_id": customer_id}
-        )
-        .one()
-    )
-    return row[0], pricing_version_of(row[1:])
-
-
-_OFFERS_CONTEXT = select(
+# The offers page's first facts, read with the session itself: the customer's live agreement,
+# if any, and the current pricing version.
+OFFERS_LOOKUP = access.session_lookup(
     select(Agreement.id)
     .where(
-        Agreement.tenant_id == bindparam("tenant_id"),
-        Agreement.customer_id == bindparam("customer_id"),
+        Agreement.tenant_id == PortalSession.tenant_id,
+        Agreement.customer_id == PortalSession.customer_id,
         Agreement.status.in_(LIVE_STATUSES),
     )
     .limit(1)
     .scalar_subquery(),
-    *pricing_version_columns(bindparam("tenant_id")),
+    *pricing_version_columns(PortalSession.tenant_id),
 )
+
+
+def offers_context(live: access.LiveSession) -> tuple[uuid.UUID | None, PricingVersion]:
+    """(live agreement id or None, pricing version) from a session read with OFFERS_LOOKUP."""
+    return live.extra[0], pricing_version_of(live.extra[1:])
 
 
 def debts(session: Session, *, tenant: Tenant, customer: Customer, today: date) -> DebtSummary:

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from adimple.charges.service import PricingVersion
@@ -108,6 +108,7 @@ class Visit:
         self.customer = live.customer
         self.today = local_today(live.tenant, now)
         self.creditor = pages.creditor_of(live.tenant)
+        self.live = live
 
     @property
     def csrf(self) -> str:
@@ -135,9 +136,13 @@ class CsrfFailed(DomainError):
     title = "Formulário expirado"
 
 
-def _visit(request: Request, session: Session) -> Visit | None:
+def _visit(
+    request: Request, session: Session, lookup: Select[Any] = access.SESSION_LOOKUP
+) -> Visit | None:
     now = _clock()
-    live = access.current_session(session, request.cookies.get(SESSION_COOKIE), now=now)
+    live = access.current_session(
+        session, request.cookies.get(SESSION_COOKIE), now=now, lookup=lookup
+    )
     return Visit(session, live, now) if live is not None else None
 
 
@@ -473,12 +478,16 @@ def logout(
 
 
 def _page(
-    handler: Callable[[Visit], Response], *, reads: bool = False
+    handler: Callable[[Visit], Response],
+    *,
+    reads: bool = False,
+    lookup: Select[Any] = access.SESSION_LOOKUP,
 ) -> Callable[[Request, Session], Response]:
     """Runs ``handler`` for the request's live session (or the "session ended" page).
 
     ``reads``: the handler only reads, so its statements may each run on their own
     (:func:`~adimple.db.engine.autocommit_reads`; the session's touch is one statement too).
+    ``lookup``: the session lookup, with the page's own first facts (``Visit.live.extra``).
     """
 
     def run(request: Request, session: Session) -> Response:
@@ -494,7 +503,7 @@ def _page(
     def visit_and_handle(request: Request, session: Session) -> Response:
         if reads:
             autocommit_reads(session)
-        visit = _visit(request, session)
+        visit = _visit(request, session, lookup)
         if visit is None:
             return _logged_out(request)
         try:
@@ -565,9 +574,7 @@ def offers_page(request: Request, session: PageSession) -> Response:
     def show(visit: Visit) -> Response:
         from adimple.negotiation import service as negotiation
 
-        live_id, version = pages.offers_context(
-            session, tenant_id=visit.tenant.id, customer_id=visit.customer.id
-        )
+        live_id, version = pages.offers_context(visit.live)
         if live_id is not None:
             live = negotiation.agreement_view(
                 session,
@@ -581,7 +588,7 @@ def offers_page(request: Request, session: PageSession) -> Response:
             return visit.page("ofertas.html", offers=[], live=live)
         return visit.page("ofertas.html", offers=_offers(visit, version), live=None)
 
-    return _page(show, reads=True)(request, session)
+    return _page(show, reads=True, lookup=pages.OFFERS_LOOKUP)(request, session)
 
 
 @router.get("/ofertas/{offer_id}", response_class=HTMLResponse)
