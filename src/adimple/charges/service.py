@@ -127,15 +127,17 @@ def pricing_version_of(row: Sequence[Any]) -> PricingVersion:
     return PricingVersion(row[0], (row[1], row[2]))
 
 
+def current_pricing_version(session: Session, *, tenant_id: uuid.UUID) -> PricingVersion:
+    return pricing_version_of(session.execute(select(*pricing_version_columns(tenant_id))).one())
+
+
 def pricing(
     session: Session, *, tenant_id: uuid.UUID, version: PricingVersion | None = None
 ) -> tuple[Policy, IndexBook]:
     """The tenant's active policy and the index book: one small query (none with ``version``
     already read), the parsed documents from the per-process caches."""
     if version is None:
-        version = pricing_version_of(
-            session.execute(select(*pricing_version_columns(tenant_id))).one()
-        )
+        version = current_pricing_version(session, tenant_id=tenant_id)
     return _policy_version(session, version.policy_id), _index_book(session, version.index_stamp)
 
 
@@ -310,9 +312,7 @@ def offers_for_customer(
     if customer is None or customer.tenant_id != tenant_id:
         raise NotFound("devedor não encontrado")
     if version is None:
-        version = pricing_version_of(
-            session.execute(select(*pricing_version_columns(tenant_id))).one()
-        )
+        version = current_pricing_version(session, tenant_id=tenant_id)
     # Core, not ORM, execution: plain columns, and the ORM layer costs as much as the query.
     balances: tuple[tuple[Decimal, date], ...] = tuple(
         (balance, due_date)
