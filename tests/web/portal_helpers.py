@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -16,7 +17,8 @@ OTHER_CPF = "11144477735"
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    # The portal's "today" is the creditor's (São Paulo), not UTC's: they differ from 21:00.
+    return datetime.now(ZoneInfo("America/Sao_Paulo")).date()
 
 
 def link_for(customer_id: Any, seed: str = "m1", **kw: Any) -> str:

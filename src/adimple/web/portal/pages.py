@@ -121,6 +121,14 @@ OFFERS_LOOKUP = access.session_lookup(
     .limit(1)
     .scalar_subquery(),
     *pricing_version_columns(PortalSession.tenant_id),
+    # The page shows no customer data; the offers need only whether CDC protects the debtor.
+    customer_columns=(
+        Customer.id,
+        Customer.tenant_id,
+        Customer.name,
+        Customer.document_kind,
+        Customer.consumer,
+    ),
 )
 
 
