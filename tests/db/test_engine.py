@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import psycopg
+import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from adimple.db.engine import autocommit_reads
+from adimple.db import engine as engine_module
+from adimple.db.engine import autocommit_reads, make_engine
 
 
 def test_autocommit_reads_runs_each_statement_on_its_own_and_resets_the_connection(
@@ -34,3 +38,34 @@ def test_autocommit_reads_leaves_a_callers_transaction_alone(session: Session) -
     session.execute(text("SELECT 1"))
     autocommit_reads(session)  # bound to the tests' outer transaction: a no-op, not an error
     assert session.in_transaction()
+
+
+def test_a_connection_idle_long_enough_is_pinged_and_replaced_when_dead(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the pool's disconnect handling is PostgreSQL's")
+    engine = make_engine(db_url, pool_size=1, max_overflow=0)
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real_ping(c))
+    try:
+        with engine.connect() as connection:
+            first_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        with engine.connect() as connection:  # back in use at once: no ping
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar() == first_pid
+        assert pings == []
+        # The database drops the connection while it sits idle in the pool …
+        with psycopg.connect(_plain(db_url), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first_pid,))
+        monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+        # … and the next checkout pings it, finds it dead and hands out a fresh one.
+        with engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert pid != first_pid and len(pings) == 1
+    finally:
+        engine.dispose()
+
+
+def _plain(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -7,12 +7,13 @@ Prefect's server uses). PostgreSQL goes through psycopg 3.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,8 +44,44 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         _harden_sqlite(engine)
         return engine
     kwargs.setdefault("pool_size", settings.db_pool_size)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, echo=settings.db_echo, **kwargs)
+    ping_idle = kwargs.pop("pool_pre_ping", True)
+    engine = create_engine(url, echo=settings.db_echo, **kwargs)
+    if ping_idle:
+        _ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection unused for this long is pinged before it is handed out again.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling, without a round trip per checkout.
+
+    ``pool_pre_ping`` pings on *every* checkout: a round trip on every web request (a portal
+    page needs only two more). A connection back in use within seconds was just answering, so
+    only one idle for :data:`PING_AFTER_IDLE_SECONDS` is pinged — after a quiet night, a
+    database restart or a failover — and a dead one is swapped for a fresh one before anyone
+    sees it (SQLAlchemy's documented checkout-event recipe: ``DisconnectionError`` makes the
+    pool retry). A restart within those seconds of a connection's last use fails the one
+    request that finds it, and the pool then drops every connection older than the failure.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # a new connection, or one in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            if engine.dialect.is_disconnect(error, dbapi_conn, None):  # type: ignore[arg-type]
+                raise exc.DisconnectionError() from error
+            raise
 
 
 def make_worker_engine(url: str | None = None) -> Engine:
