@@ -230,7 +230,10 @@ else:
         print(json.dumps({"url": http.url}), flush=True)
         sys.stdin.readline()
         keys = [r.headers.get("idempotency-key") for r in http.requests]
-print(json.dumps({"received": len(keys), "distinct": len(set(keys))}), flush=True)
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"received": len(keys), "distinct": len(set(keys)),
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime}), flush=True)
 """
 
 
@@ -245,11 +248,58 @@ def start_sink(kind: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     return sink, json.loads(sink.stdout.readline())
 
 
-def stop_sink(sink: subprocess.Popen[str]) -> dict[str, int]:
+class BackendCpu:
+    """CPU time of the PostgreSQL backends serving ``database`` while it runs (polled from
+    ``/proc``: PostgreSQL runs on this machine; each backend's last reading is kept, so a
+    backend that exits between two polls loses at most its last ``interval``)."""
+
+    def __init__(self, url: str, database: str, interval: float = 0.2) -> None:
+        import threading
+
+        self.url, self.database, self.interval = url, database, interval
+        self.seen: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _cpu(self, pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+
+    def _poll(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stop.is_set():
+                pids = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                        "pg_backend_pid()",
+                        (self.database,),
+                    )
+                ]
+                for pid in pids:
+                    cpu = self._cpu(pid)
+                    if cpu is not None:
+                        self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+                self.stop.wait(self.interval)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def finish(self) -> float:
+        self.stop.set()
+        self.thread.join()
+        return sum(self.seen.values())
+
+
+def stop_sink(sink: subprocess.Popen[str]) -> dict[str, Any]:
     assert sink.stdin is not None and sink.stdout is not None
     sink.stdin.write("\n")
     sink.stdin.flush()
-    result: dict[str, int] = json.loads(sink.stdout.readline())
+    result: dict[str, Any] = json.loads(sink.stdout.readline())
     sink.wait(timeout=60)
     return result
 
@@ -315,6 +365,11 @@ def main() -> None:
         "--concurrency",
         str(args.concurrency),
     ]
+    backends = None
+    if args.db == "postgresql":
+        admin = make_url(PG_ADMIN).set(drivername="postgresql")
+        backends = BackendCpu(admin.render_as_string(hide_password=False), "adimple_bench_dispatch")
+        backends.start()
     load_before = os.getloadavg()[0]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -329,6 +384,7 @@ def main() -> None:
         children.ru_stime - children_before.ru_stime
     )
     load_after = os.getloadavg()[0]
+    postgres_cpu = backends.finish() if backends is not None else None
     received = stop_sink(sink)
 
     engine = make_engine(url)
@@ -353,6 +409,12 @@ def main() -> None:
                 "worker_errors": sum(o["errors"] for o in outputs),
                 "worker_cpu_seconds": round(worker_cpu, 1),
                 "ms_cpu_per_message": round(1000 * worker_cpu / max(sent, 1), 2),
+                # The rest of the machine's work per message: the sink (whole life, seeding
+                # included, which is idle for it) and the PostgreSQL backends of the workers.
+                "ms_sink_cpu_per_message": round(1000 * received["cpu_seconds"] / max(sent, 1), 2),
+                "ms_postgres_cpu_per_message": round(1000 * postgres_cpu / max(sent, 1), 2)
+                if postgres_cpu is not None
+                else None,
                 "load_average": [round(load_before, 2), round(load_after, 2)],
                 "seed_seconds": round(seed_seconds, 1),
                 "python": platform.python_version(),
