@@ -1004,7 +1004,7 @@ def _compile_for_postgresql(statement: Any) -> _RawStatement:
 
     from sqlalchemy.dialects import postgresql
 
-    compiled = statement.compile(dialect=postgresql.psycopg.dialect())  # type: ignore[attr-defined]
+    compiled = statement.compile(dialect=postgresql.psycopg.dialect())
     defaults = {
         name: value.value if isinstance(value, Enum) else value
         for name, value in compiled.params.items()
@@ -1068,7 +1068,7 @@ class _PgSendPath:
         """Records ``result`` (the values of :func:`_sent_statement`), if any, and returns how
         many rows that updated and the fingerprint of ``next_id`` (None: gone or not asked)."""
         _, combined = _pg_statements()
-        values = dict(result) if result is not None else {"_id": None, "_me": None}
+        values: dict[str, Any] = dict(result) if result is not None else {"_id": None, "_me": None}
         values["next_id"] = next_id
         if self._raw is None:
             raw = self.engine.raw_connection()
