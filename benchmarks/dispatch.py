@@ -5,16 +5,18 @@
 
 Builds one creditor with N debtors, each with an overdue receivable and one queued message
 (e-mail, or SMS through the generic HTTP provider) — not timed. Starts the sink in a process of
-its own (e-mail: an aiosmtpd server that only counts Message-IDs; http: the HTTP test provider
-of ``adimple.messaging.testing``), then times ``--workers`` processes of
-``adimple worker --once`` from their start until the last one exits: interpreter start,
+its own (a lean asyncio server that speaks real SMTP with PIPELINING, or HTTP/1.1 keep-alive
+as the generic provider, and counts Message-IDs / Idempotency-Keys), then times ``--workers``
+processes of ``adimple worker --once`` from their start until the last one exits: interpreter start,
 claims, guards at send time, rendering, the send and the per-row result commit, everything.
 Prints one JSON object ``{messages, seconds, per_s, peak_rss_mb, …}``.
 
 The machine has 2 cores: the workers, PostgreSQL and the sink share them, so the figure is
 what one small box does end to end, not the dispatcher alone. ``ms_cpu_per_message`` (the
 workers' own CPU time per message) and ``load_average`` (1-minute, before and after) say how
-much of the wall time was the dispatcher's work and how busy the machine was.
+much of the wall time was the dispatcher's work and how busy the machine was;
+``ms_sink_cpu_per_message`` and ``ms_postgres_cpu_per_message`` (the workers' PostgreSQL
+backends, read from ``/proc``) are the rest of the 2 cores' work per message.
 """
 
 from __future__ import annotations
