@@ -5,7 +5,7 @@ the first): the handshake (connect, EHLO, STARTTLS, AUTH) was most of an e-mail'
 that offers PIPELINING (RFC 2920) gets ``RSET``, ``MAIL``, ``RCPT`` and ``DATA`` in one write
 and the content in a second: two round trips per message instead of five; the content is only
 sent once ``DATA`` was answered 354, so a refusal never delivers anything. The MIME message
-(text/plain and text/html alternatives, UTF-8, 8bit or quoted-printable) is written directly
+(text/plain and text/html alternatives, UTF-8, 7bit or quoted-printable) is written directly
 as bytes (:func:`mime_bytes`): the ``email`` package's builder and generator cost more CPU
 than everything else a worker does for an e-mail. Messages with attachments, non-ASCII
 addresses or headers still go through ``email.message.EmailMessage``. The
@@ -73,13 +73,14 @@ def _header_value(text: str) -> str:
 
 
 def _part(content: str, subtype: str) -> bytes:
-    """One text part, UTF-8: 7bit or 8bit when every line is short, else quoted-printable."""
+    """One text part, UTF-8: 7bit when it is ASCII with short lines, else quoted-printable
+    (never 8bit: it needs the server's 8BITMIME, and QP is as cheap here — ``binascii``)."""
     data = content.replace("\r\n", "\n").replace("\r", "\n")
     if not data.endswith("\n"):
         data += "\n"
     raw = data.encode()
-    if max(map(len, raw.split(b"\n"))) <= 78:
-        cte = "7bit" if data.isascii() else "8bit"
+    if data.isascii() and max(map(len, raw.split(b"\n"))) <= 78:
+        cte = "7bit"
         body = raw
     else:
         cte = "quoted-printable"
@@ -262,8 +263,7 @@ class SmtpAdapter:
         A kept connection that turns out closed (no answer to RSET) is replaced once: nothing
         of this message was accepted yet. Errors are smtplib's, as ``sendmail`` raises them.
         """
-        options = " BODY=8BITMIME" if smtp.has_extn("8bitmime") else ""
-        commands = f"RSET\r\nMAIL FROM:<{self.from_address}>{options}\r\nRCPT TO:<{to}>\r\nDATA\r\n"
+        commands = f"RSET\r\nMAIL FROM:<{self.from_address}>\r\nRCPT TO:<{to}>\r\nDATA\r\n"
         try:
             smtp.send(commands)
             reset = smtp.getreply()
