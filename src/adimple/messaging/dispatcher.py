@@ -4,7 +4,9 @@ One loop claims a batch of due rows (``queued`` and due, or ``sending`` whose le
 then for each row: re-checks the compliance guards at send time, renders, sends through the
 tenant's adapter for the channel with the outbox idempotency key, and records the result.
 The guards and the rendering read their facts for the whole batch at once (set-wise), and look
-again, one query per few rows, just before each send (:meth:`Dispatcher._still_sendable`).
+again, one query per row, just before each send (:meth:`Dispatcher._still_sendable`). On
+PostgreSQL that look and the previous row's result are one statement in autocommit
+(:class:`_PgSendPath`): one round trip per message, each result committed before the next send.
 
 Crash windows, per row — where a ``kill -9`` can land and what follows:
 
