@@ -5,16 +5,18 @@
 
 Builds one creditor with N debtors, each with an overdue receivable and one queued message
 (e-mail, or SMS through the generic HTTP provider) — not timed. Starts the sink in a process of
-its own (e-mail: an aiosmtpd server that only counts Message-IDs; http: the HTTP test provider
-of ``adimple.messaging.testing``), then times ``--workers`` processes of
-``adimple worker --once`` from their start until the last one exits: interpreter start,
+its own (a lean asyncio server that speaks real SMTP with PIPELINING, or HTTP/1.1 keep-alive
+as the generic provider, and counts Message-IDs / Idempotency-Keys), then times ``--workers``
+processes of ``adimple worker --once`` from their start until the last one exits: interpreter start,
 claims, guards at send time, rendering, the send and the per-row result commit, everything.
 Prints one JSON object ``{messages, seconds, per_s, peak_rss_mb, …}``.
 
 The machine has 2 cores: the workers, PostgreSQL and the sink share them, so the figure is
 what one small box does end to end, not the dispatcher alone. ``ms_cpu_per_message`` (the
 workers' own CPU time per message) and ``load_average`` (1-minute, before and after) say how
-much of the wall time was the dispatcher's work and how busy the machine was.
+much of the wall time was the dispatcher's work and how busy the machine was;
+``ms_sink_cpu_per_message`` and ``ms_postgres_cpu_per_message`` (the workers' PostgreSQL
+backends, read from ``/proc``) are the rest of the 2 cores' work per message.
 """
 
 from __future__ import annotations
@@ -201,36 +203,118 @@ def outbox_counts(engine: Engine) -> dict[str, int]:
     return {str(status): count for status, count in rows}
 
 
+# The sink: a lean asyncio server in a process of its own that speaks the real protocol — an
+# HTTP/1.1 keep-alive server answering the generic provider's ``{"id": …}`` (idempotency key
+# as the id), or an SMTP server (EHLO with PIPELINING, MAIL, RCPT, DATA with dot-unstuffing,
+# RSET, NOOP, QUIT) — and counts every Idempotency-Key / Message-ID it accepted. It shares the
+# 2 cores with the workers and PostgreSQL, so it does nothing else: the test servers of
+# ``adimple.messaging.testing`` (threaded http.server, aiosmtpd with full parsing) cost about
+# as much CPU per message as a worker.
 _SINK = r"""
-import json, re, sys, threading
+import asyncio, json, re, resource, socket, sys
+
 kind = sys.argv[1]
-if kind == "email":
-    from aiosmtpd.controller import Controller
-    from adimple.messaging.testing import free_port
-    keys = []
-    lock = threading.Lock()
-    pattern = re.compile(rb"^Message-ID:\s*(\S+)", re.M | re.I)
+keys = []
+MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(\S+)", re.M | re.I)
 
-    class Counter:
-        async def handle_DATA(self, server, session, envelope):
-            found = pattern.search(envelope.original_content or envelope.content)
-            with lock:
+
+class Http(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+
+    def data_received(self, data):
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1").split("\r\n")
+            fields = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                fields[name.strip().lower()] = value.strip()
+            length = int(fields.get("content-length", "0"))
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length:]
+            key = fields.get("idempotency-key", "")
+            keys.append(key)
+            body = json.dumps({"id": key}).encode()
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+
+
+class Smtp(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer, self.data = transport, b"", None
+        transport.write(b"220 sink ESMTP\r\n")
+
+    def data_received(self, data):
+        self.buffer += data
+        replies = []
+        while True:
+            if self.data is not None:  # inside DATA: up to the lone dot
+                end = self.buffer.find(b"\r\n.\r\n")
+                if end < 0 and self.buffer.startswith(b".\r\n"):
+                    end = -2
+                if end < 0 and not self.buffer.startswith(b".\r\n"):
+                    break
+                content = self.buffer[: max(end, 0) + 2] if end >= 0 else b""
+                self.buffer = self.buffer[end + 5:]
+                content = content.replace(b"\r\n..", b"\r\n.")
+                header = content.split(b"\r\n\r\n", 1)[0]
+                found = MESSAGE_ID.search(header)
                 keys.append(found.group(1) if found else b"")
-            return "250 OK"
+                self.data = None
+                replies.append(b"250 OK queued")
+                continue
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                break
+            line, self.buffer = self.buffer[:end], self.buffer[end + 2:]
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                replies.append(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 33554432")
+            elif verb == b"HELO":
+                replies.append(b"250 sink")
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                replies.append(b"250 OK")
+            elif verb == b"DATA":
+                replies.append(b"354 End data with <CR><LF>.<CR><LF>")
+                self.data = b""
+            elif verb == b"QUIT":
+                replies.append(b"221 Bye")
+                self.transport.write(b"\r\n".join(replies) + b"\r\n")
+                self.transport.close()
+                return
+            else:
+                replies.append(b"500 unknown command")
+        if replies:
+            self.transport.write(b"\r\n".join(replies) + b"\r\n")
 
-    port = free_port()
-    controller = Controller(Counter(), hostname="127.0.0.1", port=port)
-    controller.start()
-    print(json.dumps({"host": "127.0.0.1", "port": port}), flush=True)
-    sys.stdin.readline()
-    controller.stop()
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Http if kind == "http" else Smtp, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    where = {"url": f"http://127.0.0.1:{port}"} if kind == "http" else {
+        "host": "127.0.0.1", "port": port}
+    print(json.dumps(where), flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)
+    server.close()
+
+
+try:
+    import uvloop  # the sink's own cost per message, halved where available
+except ImportError:
+    asyncio.run(main())
 else:
-    from adimple.messaging.testing import running_http_provider
-    with running_http_provider() as http:
-        print(json.dumps({"url": http.url}), flush=True)
-        sys.stdin.readline()
-        keys = [r.headers.get("idempotency-key") for r in http.requests]
-print(json.dumps({"received": len(keys), "distinct": len(set(keys))}), flush=True)
+    uvloop.run(main())
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"received": len(keys), "distinct": len(set(keys)),
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime}), flush=True)
 """
 
 
@@ -245,11 +329,58 @@ def start_sink(kind: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     return sink, json.loads(sink.stdout.readline())
 
 
-def stop_sink(sink: subprocess.Popen[str]) -> dict[str, int]:
+class BackendCpu:
+    """CPU time of the PostgreSQL backends serving ``database`` while it runs (polled from
+    ``/proc``: PostgreSQL runs on this machine; each backend's last reading is kept, so a
+    backend that exits between two polls loses at most its last ``interval``)."""
+
+    def __init__(self, url: str, database: str, interval: float = 0.2) -> None:
+        import threading
+
+        self.url, self.database, self.interval = url, database, interval
+        self.seen: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _cpu(self, pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+
+    def _poll(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stop.is_set():
+                pids = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                        "pg_backend_pid()",
+                        (self.database,),
+                    )
+                ]
+                for pid in pids:
+                    cpu = self._cpu(pid)
+                    if cpu is not None:
+                        self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+                self.stop.wait(self.interval)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def finish(self) -> float:
+        self.stop.set()
+        self.thread.join()
+        return sum(self.seen.values())
+
+
+def stop_sink(sink: subprocess.Popen[str]) -> dict[str, Any]:
     assert sink.stdin is not None and sink.stdout is not None
     sink.stdin.write("\n")
     sink.stdin.flush()
-    result: dict[str, int] = json.loads(sink.stdout.readline())
+    result: dict[str, Any] = json.loads(sink.stdout.readline())
     sink.wait(timeout=60)
     return result
 
@@ -315,6 +446,11 @@ def main() -> None:
         "--concurrency",
         str(args.concurrency),
     ]
+    backends = None
+    if args.db == "postgresql":
+        admin = make_url(PG_ADMIN).set(drivername="postgresql")
+        backends = BackendCpu(admin.render_as_string(hide_password=False), "adimple_bench_dispatch")
+        backends.start()
     load_before = os.getloadavg()[0]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -329,6 +465,7 @@ def main() -> None:
         children.ru_stime - children_before.ru_stime
     )
     load_after = os.getloadavg()[0]
+    postgres_cpu = backends.finish() if backends is not None else None
     received = stop_sink(sink)
 
     engine = make_engine(url)
@@ -353,6 +490,12 @@ def main() -> None:
                 "worker_errors": sum(o["errors"] for o in outputs),
                 "worker_cpu_seconds": round(worker_cpu, 1),
                 "ms_cpu_per_message": round(1000 * worker_cpu / max(sent, 1), 2),
+                # The rest of the machine's work per message: the sink (whole life, seeding
+                # included, which is idle for it) and the PostgreSQL backends of the workers.
+                "ms_sink_cpu_per_message": round(1000 * received["cpu_seconds"] / max(sent, 1), 2),
+                "ms_postgres_cpu_per_message": round(1000 * postgres_cpu / max(sent, 1), 2)
+                if postgres_cpu is not None
+                else None,
                 "load_average": [round(load_before, 2), round(load_after, 2)],
                 "seed_seconds": round(seed_seconds, 1),
                 "python": platform.python_version(),

@@ -65,6 +65,27 @@ class TestDelivery:
         assert email["List-Unsubscribe"] == "<http://127.0.0.1:8000/optout/abc.def>"
         assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
+    def test_accents_long_lines_and_dots_survive_the_direct_mime(self) -> None:
+        html = "<p>" + "Cobrança de dívida à vista " * 20 + "</p>\n.\n..linha com ponto"
+        message = dataclasses.replace(
+            MESSAGE,
+            subject="Açaí & Cia: " + ", ".join(["cobrança em aberto, não é spam"] * 4),
+            text="Olá!\n.\n" + "x" * 200,
+            html=html,
+        )
+        with running_smtp_server() as server:
+            _adapter(server).send(message)
+            [received] = server.wait_for(1)
+        email = received.message
+        assert email["Subject"] == message.subject
+        text, rich = email.get_body(("plain",)), email.get_body(("html",))
+        # As received on the wire (CRLF line ends).
+        assert text is not None and text.get_content() == (message.text + "\n").replace(
+            "\n", "\r\n"
+        )
+        assert rich is not None and rich.get_content() == (html + "\n").replace("\n", "\r\n")
+        assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
     def test_message_id_is_stable_and_valid(self) -> None:
         assert message_id_for("a b:c/d", "x.com") == "<a%20b%3Ac/d@x.com>"
         assert message_id_for("simple-key.1", "x.com") == "<simple-key.1@x.com>"
@@ -148,8 +169,9 @@ class TestFailures:
 
 
 class TestKeptConnection:
-    def test_one_connection_carries_many_messages(self) -> None:
-        with running_smtp_server() as server:
+    @pytest.mark.parametrize("pipelining", [True, False])
+    def test_one_connection_carries_many_messages(self, pipelining: bool) -> None:
+        with running_smtp_server(pipelining=pipelining) as server:
             adapter = _adapter(server)
             for n in range(3):
                 adapter.send(dataclasses.replace(MESSAGE, idempotency_key=f"k{n}"))
@@ -157,8 +179,9 @@ class TestKeptConnection:
             adapter.disconnect()
         assert len({r.peer for r in received}) == 1
 
-    def test_a_dropped_connection_is_replaced_before_sending(self) -> None:
-        with running_smtp_server() as server:
+    @pytest.mark.parametrize("pipelining", [True, False])
+    def test_a_dropped_connection_is_replaced_before_sending(self, pipelining: bool) -> None:
+        with running_smtp_server(pipelining=pipelining) as server:
             adapter = _adapter(server)
             adapter.send(dataclasses.replace(MESSAGE, idempotency_key="before"))
             # The connection dies while idle (a server timeout, a NAT): the next send notices

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from adimple.cadence.models import (
@@ -307,6 +307,12 @@ def guard_state(
 def _guard_state_query() -> Any:
     # Built once: the dispatcher runs it before every send, and building it cost more CPU
     # than running it.
+    return guard_state_select().where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+
+
+def guard_state_select() -> Select[Any]:
+    """The fingerprint query of :func:`guard_state` without its ``WHERE``: the outbox id, then
+    the fingerprint's columns (the dispatcher's PostgreSQL path runs it by other keys)."""
     outbox = OutboxMessage
     open_receivables = (
         Receivable.tenant_id == outbox.tenant_id,
@@ -339,7 +345,6 @@ def _guard_state_query() -> Any:
         )
         .join(Customer, Customer.id == outbox.customer_id)
         .outerjoin(ContactPoint, ContactPoint.id == outbox.contact_point_id)
-        .where(outbox.id.in_(bindparam("ids", expanding=True)))
     )
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVarTuple
+from typing import TYPE_CHECKING, Any, TypeVarTuple
 
-import polars as pl
 from sqlalchemy import Connection, Select
+
+if TYPE_CHECKING:  # imported where used: polars costs a third of a second at start-up
+    import polars as pl
 
 _Ts = TypeVarTuple("_Ts")
 
@@ -94,6 +96,8 @@ def bulk_load(
                 if on_chunk:
                     on_chunk(part.height)
         return
+    import polars as pl
+
     sqlite_frame = frame.with_columns(
         [pl.col(n).dt.to_string("%Y-%m-%d") for n, t in frame.schema.items() if t == pl.Date]
         + [pl.col(n).cast(pl.Int8) for n, t in frame.schema.items() if t == pl.Boolean]

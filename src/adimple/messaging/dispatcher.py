@@ -4,7 +4,9 @@ One loop claims a batch of due rows (``queued`` and due, or ``sending`` whose le
 then for each row: re-checks the compliance guards at send time, renders, sends through the
 tenant's adapter for the channel with the outbox idempotency key, and records the result.
 The guards and the rendering read their facts for the whole batch at once (set-wise), and look
-again, one query per few rows, just before each send (:meth:`Dispatcher._still_sendable`).
+again, one query per row, just before each send (:meth:`Dispatcher._still_sendable`). On
+PostgreSQL that look and the previous row's result are one statement in autocommit
+(:class:`_PgSendPath`): one round trip per message, each result committed before the next send.
 
 Crash windows, per row — where a ``kill -9`` can land and what follows:
 
@@ -38,7 +40,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, Update, and_, bindparam, case, select, update
+from sqlalchemy import Engine, Table, Update, and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adimple.audit import service as audit
@@ -423,6 +425,16 @@ class Dispatcher:
         self._remaining: deque[uuid.UUID] = deque()
         self._verified: set[uuid.UUID] = set()
         self._verified_at = 0.0
+        bind = sessions.kw.get("bind")
+        self._send_path = (
+            _PgSendPath(bind)
+            if isinstance(bind, Engine)
+            and bind.dialect.name == "postgresql"
+            and bind.dialect.driver == "psycopg"
+            else None
+        )
+        # PostgreSQL: the next row's fingerprint, read with the previous row's result.
+        self._prechecked: tuple[uuid.UUID, tuple[Any, ...] | None, float] | None = None
 
     @property
     def lease(self) -> timedelta:
@@ -440,6 +452,8 @@ class Dispatcher:
                         log.debug("could not disconnect %s", adapter.name, exc_info=True)
         self._caller.close()
         self._adapters.clear()
+        if self._send_path is not None:
+            self._send_path.close()
 
     # One batch ------------------------------------------------------------------------
 
@@ -599,7 +613,12 @@ class Dispatcher:
                         customers.add(who)
                 facts = compliance.load_send_facts(session, candidates, now=now)
                 receivables = open_receivables_for(session, candidates)
-                states = compliance.guard_state(session, [m.id for m in candidates])
+                candidate_ids = [m.id for m in candidates]
+                states = (
+                    self._send_path.batch_states(session, candidate_ids)
+                    if self._send_path is not None
+                    else compliance.guard_state(session, candidate_ids)
+                )
                 for message in candidates:
                     if not compliance.check_before_send(
                         session, message, now=now, facts=facts
@@ -647,6 +666,8 @@ class Dispatcher:
             self.clock(), ready.uf, DEFAULT_POLICY.window
         ):
             return False
+        if self._send_path is not None:
+            return self._still_sendable_pg(ready)
         fresh = time.monotonic() - self._verified_at < RECHECK_SECONDS
         if not (fresh and ready.message_id in self._verified):
             chunk = [ready]
@@ -668,6 +689,31 @@ class Dispatcher:
                 return False
             self._verified = {p.message_id for p in chunk if states.get(p.message_id) == p.state}
         return ready.message_id in self._verified
+
+    def _still_sendable_pg(self, ready: _Prepared) -> bool:
+        """PostgreSQL: the fingerprint read with the previous row's result (just now), or
+        read here when there was none."""
+        assert self._send_path is not None
+        checked, self._prechecked = self._prechecked, None
+        if (
+            checked is not None
+            and checked[0] == ready.message_id
+            and time.monotonic() - checked[2] < RECHECK_SECONDS
+        ):
+            state = checked[1]
+        else:
+            try:
+                _, state = self._send_path.record_and_check(None, ready.message_id)
+            except Exception:  # the one-row path records what goes wrong
+                log.exception("outbox %s: could not check again before sending", ready.message_id)
+                return False
+        return state is not None and state == ready.state
+
+    def _next_prepared(self) -> uuid.UUID | None:
+        """The row sent next, if it was prepared with its batch."""
+        if self._remaining and self._remaining[0] in self._ready:
+            return self._remaining[0]
+        return None
 
     def _prepare(self, message_id: uuid.UUID, *, read_only: bool) -> _Prepared | object | None:
         """Guards and rendering. Returns what to send, None when the row was decided here
@@ -813,9 +859,15 @@ class Dispatcher:
         # is sent again when its lease expires.
         for attempt in range(5):
             try:
-                with self.sessions() as session:
-                    updated = session.connection().execute(statement, values).rowcount
-                    session.commit()
+                if self._send_path is not None:
+                    following = self._next_prepared()
+                    updated, state = self._send_path.record_and_check(values, following)
+                    if following is not None:
+                        self._prechecked = (following, state, time.monotonic())
+                else:
+                    with self.sessions() as session:
+                        updated = session.connection().execute(statement, values).rowcount
+                        session.commit()
                 if not updated:
                     log.warning("outbox %s: sent, but our claim was lost", prepared.message_id)
                     self.stats.lost += 1
@@ -935,6 +987,124 @@ def _sent_statement() -> Update:
             updated_at=bindparam("v_updated_at"),
         )
     )
+
+
+@dataclass(frozen=True)
+class _RawStatement:
+    """A Core statement compiled once for PostgreSQL (psycopg), run on the driver's cursor:
+    SQLAlchemy's per-execution work cost more CPU than PostgreSQL's for these."""
+
+    sql: str
+    defaults: dict[str, Any]
+
+    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self.defaults, **values}
+
+
+def _compile_for_postgresql(statement: Any) -> _RawStatement:
+    from enum import Enum
+
+    from sqlalchemy.dialects import postgresql
+
+    compiled = statement.compile(dialect=postgresql.psycopg.dialect())
+    defaults = {
+        name: value.value if isinstance(value, Enum) else value
+        for name, value in compiled.params.items()
+    }
+    return _RawStatement(str(compiled), defaults)
+
+
+@lru_cache(maxsize=1)
+def _pg_statements() -> tuple[_RawStatement, _RawStatement]:
+    """PostgreSQL's send path: (1) the guards' fingerprint of a batch (``ids``) and (2) one
+    statement that records a send (``_id`` … as :func:`_sent_statement`; ``_id`` NULL records
+    nothing) and reads the fingerprint of the next row (``next_id``; NULL reads nothing).
+    Its first column is how many rows the record updated, the rest as (1)."""
+    from sqlalchemy import Uuid, any_, literal, true
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    from adimple.compliance.service import guard_state_select
+
+    table = cast(Table, OutboxMessage.__table__)
+    guard = guard_state_select()
+    batch = guard.where(OutboxMessage.id == any_(bindparam("ids", type_=ARRAY(Uuid()))))
+    done = _sent_statement().returning(table.c.id).cte("done")
+    following = guard.where(OutboxMessage.id == bindparam("next_id", type_=Uuid())).lateral(
+        "following"
+    )
+    one = select(literal(1).label("one")).subquery("one")
+    combined = select(
+        select(func.count()).select_from(done).scalar_subquery(), *following.c
+    ).select_from(one.outerjoin(following, true()))
+    return _compile_for_postgresql(batch), _compile_for_postgresql(combined)
+
+
+class _PgSendPath:
+    """The send path's database work on PostgreSQL: one round trip per message.
+
+    Each send's result is recorded by a statement that also reads the guards' fingerprint of
+    the next row — the re-check right before that row's send — on a connection of its own in
+    autocommit: the statement is its own transaction, so the result is committed before the
+    next row goes out (a kill loses at most the row in flight, as before), in one round trip
+    instead of six (BEGIN, re-check, ROLLBACK, BEGIN, UPDATE, COMMIT).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._raw: Any = None
+
+    def batch_states(
+        self, session: Session, ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[Any, ...]]:
+        """The fingerprints of ``ids`` in the session's transaction, as the send path reads
+        them (driver values, so the two compare equal when nothing changed)."""
+        if not ids:
+            return {}
+        batch, _ = _pg_statements()
+        rows = session.connection().exec_driver_sql(batch.sql, batch.params({"ids": ids}))
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    def record_and_check(
+        self, result: Mapping[str, Any] | None, next_id: uuid.UUID | None
+    ) -> tuple[int, tuple[Any, ...] | None]:
+        """Records ``result`` (the values of :func:`_sent_statement`), if any, and returns how
+        many rows that updated and the fingerprint of ``next_id`` (None: gone or not asked)."""
+        _, combined = _pg_statements()
+        values: dict[str, Any] = dict(result) if result is not None else {"_id": None, "_me": None}
+        values["next_id"] = next_id
+        if self._raw is None:
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+            except BaseException:
+                raw.invalidate()
+                raise
+            self._raw = raw
+        try:
+            with self._raw.driver_connection.cursor() as cursor:
+                cursor.execute(combined.sql, combined.params(values), prepare=True)
+                row = cursor.fetchone()
+        except BaseException:
+            self.discard()
+            raise
+        assert row is not None
+        state = tuple(row[2:]) if row[1] is not None else None
+        return int(row[0]), state
+
+    def discard(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            raw.invalidate()
+
+    def close(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is None:
+            return
+        try:
+            raw.driver_connection.autocommit = False  # as the pool hands connections out
+            raw.close()
+        except Exception:
+            raw.invalidate()
 
 
 def invalidate_contact_point(

@@ -110,6 +110,7 @@ class SmtpServer:
     port: int
     messages: list[ReceivedEmail] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)  # recipient → SMTP reply
+    pipelining: bool = True  # offer PIPELINING (RFC 2920) in the EHLO reply
     client_tls: ssl.SSLContext | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -127,6 +128,16 @@ class SmtpServer:
 class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # aiosmtpd reads commands one by one from its stream, so pipelined commands work; it
+        # only does not say so.
+        session.host_name = hostname
+        if self.server.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -163,6 +174,7 @@ def running_smtp_server(
     starttls: bool = False,
     implicit_tls: bool = False,
     reject: dict[str, str] | None = None,
+    pipelining: bool = True,
 ) -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1:<free port>.
 
@@ -178,6 +190,7 @@ def running_smtp_server(
         host="127.0.0.1",
         port=free_port(),
         reject={k.lower(): v for k, v in (reject or {}).items()},
+        pipelining=pipelining,
     )
     kwargs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -1,7 +1,14 @@
 """E-mail over SMTP (stdlib ``smtplib``): STARTTLS or implicit TLS, AUTH, text + HTML parts.
 
 One connection per sending thread, kept open across messages (``RSET`` before each one after
-the first): the handshake (connect, EHLO, STARTTLS, AUTH) was most of an e-mail's cost. The
+the first): the handshake (connect, EHLO, STARTTLS, AUTH) was most of an e-mail's cost. A server
+that offers PIPELINING (RFC 2920) gets ``RSET``, ``MAIL``, ``RCPT`` and ``DATA`` in one write
+and the content in a second: two round trips per message instead of five; the content is only
+sent once ``DATA`` was answered 354, so a refusal never delivers anything. The MIME message
+(text/plain and text/html alternatives, UTF-8, 7bit or quoted-printable) is written directly
+as bytes (:func:`mime_bytes`): the ``email`` package's builder and generator cost more CPU
+than everything else a worker does for an e-mail. Messages with attachments, non-ASCII
+addresses or headers still go through ``email.message.EmailMessage``. The
 connection lives in a ``threading.local``, so one adapter still serves any number of
 dispatcher threads. A kept connection that fails its ``RSET`` (the server closed it while
 idle) is replaced before anything is sent; any error during a send drops the connection, and
@@ -15,6 +22,9 @@ RFC 8058 one-click) come from the renderer in ``message.headers``.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import secrets
 import smtplib
 import ssl
 import threading
@@ -40,6 +50,73 @@ def message_id_for(idempotency_key: str, domain: str) -> str:
     """``<key@domain>`` with the key percent-encoded outside RFC 5322 atext."""
     local = quote(idempotency_key, safe=_ATEXT_SAFE).strip(".").replace("..", ".%2E")
     return f"<{local}@{domain}>"
+
+
+def _encoded_words(text: str) -> str:
+    """RFC 2047 ``=?utf-8?b?…?=`` words of at most 75 characters, folded, for a header value
+    that is not ASCII (whole characters per word)."""
+    words: list[str] = []
+    chunk = ""
+    for ch in text:
+        if len((chunk + ch).encode()) > 45:  # 45 bytes → 60 base64 characters
+            words.append(chunk)
+            chunk = ""
+        chunk += ch
+    if chunk or not words:
+        words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words)
+
+
+def _header_value(text: str) -> str:
+    text = " ".join(text.split())  # no line breaks in a header (no injection)
+    return text if text.isascii() else _encoded_words(text)
+
+
+def _part(content: str, subtype: str) -> bytes:
+    """One text part, UTF-8: 7bit when it is ASCII with short lines, else quoted-printable
+    (never 8bit: it needs the server's 8BITMIME, and QP is as cheap here — ``binascii``)."""
+    data = content.replace("\r\n", "\n").replace("\r", "\n")
+    if not data.endswith("\n"):
+        data += "\n"
+    raw = data.encode()
+    if data.isascii() and max(map(len, raw.split(b"\n"))) <= 78:
+        cte = "7bit"
+        body = raw
+    else:
+        cte = "quoted-printable"
+        body = binascii.b2a_qp(raw)
+    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n'
+    return head.encode() + b"\r\n" + body.replace(b"\n", b"\r\n")
+
+
+def mime_bytes(headers: list[tuple[str, str]], text: str, html: str | None) -> bytes:
+    """A MIME message: ``headers`` (ASCII), then text/plain alone or with text/html as
+    multipart/alternative."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers) + "MIME-Version: 1.0\r\n"
+    plain = _part(text, "plain")
+    if html is None:
+        return head.encode() + plain
+    rich = _part(html, "html")
+    boundary = f"=_adimple_{secrets.token_hex(12)}"
+    marker = boundary.encode()
+    while marker in plain or marker in rich:  # practically never
+        boundary = f"=_adimple_{secrets.token_hex(12)}"
+        marker = boundary.encode()
+    head += f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+    return (
+        head.encode()
+        + b"--"
+        + marker
+        + b"\r\n"
+        + plain
+        + b"\r\n--"
+        + marker
+        + b"\r\n"
+        + rich
+        + b"\r\n--"
+        + marker
+        + b"--\r\n"
+    )
 
 
 class SmtpAdapter:
@@ -77,6 +154,43 @@ class SmtpAdapter:
         self.local_hostname = local_hostname
         self.domain = from_address.rsplit("@", 1)[-1]
         self._local = threading.local()
+        self._from_header = (
+            formataddr((self.from_name, self.from_address)) if self.from_name else self.from_address
+        )
+
+    def _fast_headers(self, message: OutgoingMessage) -> list[tuple[str, str]] | None:
+        """The headers of :meth:`build`, written directly (None: leave it to the ``email``
+        package — attachments, or an address or header that is not plain ASCII)."""
+        if message.attachments or not message.to.isascii() or not self._from_header.isascii():
+            return None
+        headers = [
+            ("From", self._from_header),
+            ("To", message.to),
+            ("Subject", _header_value(message.subject or "")),
+            ("Date", formatdate(localtime=False)),
+            ("Message-ID", message_id_for(message.idempotency_key, self.domain)),
+        ]
+        if self.reply_to:
+            if not self.reply_to.isascii():
+                return None
+            headers.append(("Reply-To", self.reply_to))
+        for name, value in message.headers.items():
+            if name.lower() in ("from", "to", "subject", "message-id", "date"):
+                continue
+            if not (name.isascii() and value.isascii()) or "\n" in value or "\r" in value:
+                return None
+            headers.append((name, value))
+        return headers
+
+    def payload(self, message: OutgoingMessage) -> tuple[bytes, str]:
+        """The message as sent (bytes) and its Message-ID."""
+        headers = self._fast_headers(message)
+        if headers is None:
+            email = self.build(message)
+            return email.as_bytes(policy=email.policy.clone(linesep="\r\n")), str(
+                email["Message-ID"]
+            )
+        return mime_bytes(headers, message.text, message.html or None), headers[4][1]
 
     def build(self, message: OutgoingMessage) -> EmailMessage:
         """The MIME message: text/plain and text/html alternatives, attachments, headers."""
@@ -143,6 +257,46 @@ class SmtpAdapter:
         self._local.smtp = smtp
         return smtp
 
+    def _pipelined_send(self, smtp: smtplib.SMTP, to: str, data: bytes, *, fresh: bool) -> None:
+        """RSET, MAIL, RCPT and DATA in one write; the content only after DATA's 354.
+
+        A kept connection that turns out closed (no answer to RSET) is replaced once: nothing
+        of this message was accepted yet. Errors are smtplib's, as ``sendmail`` raises them.
+        """
+        commands = f"RSET\r\nMAIL FROM:<{self.from_address}>\r\nRCPT TO:<{to}>\r\nDATA\r\n"
+        try:
+            smtp.send(commands)
+            reset = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError):
+            if fresh:
+                raise
+            self.disconnect()
+            smtp = self._open()
+            self._local.smtp = smtp
+            smtp.send(commands)
+            reset = smtp.getreply()
+        mail, rcpt, start = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        if start[0] == 354 and (reset[0] != 250 or mail[0] != 250 or rcpt[0] not in (250, 251)):
+            # The server took DATA although something before it failed (RFC 2920 says it must
+            # not): drop the connection without a content, so nothing is delivered.
+            self.disconnect()
+            raise smtplib.SMTPResponseException(start[0], b"DATA accepted after a refusal")
+        if reset[0] != 250:
+            raise smtplib.SMTPResponseException(*reset)
+        if mail[0] != 250:
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], self.from_address)
+        if rcpt[0] not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({to: rcpt})
+        if start[0] != 354:
+            raise smtplib.SMTPDataError(*start)
+        body = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        smtp.send(body + b".\r\n")
+        code, reply = smtp.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+
     def disconnect(self) -> None:
         """Ends the calling thread's connection (QUIT), if it has one."""
         smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
@@ -161,11 +315,17 @@ class SmtpAdapter:
             raise PermanentSendError(
                 f"endereço de e-mail inválido: {message.to!r}", provider=self.name
             ) from exc
-        email = self.build(message)
+        data, message_id = self.payload(message)
         try:
-            smtp = self._session()
+            kept: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+            smtp = kept if kept is not None else self._session()
             try:
-                smtp.send_message(email, from_addr=self.from_address, to_addrs=[message.to])
+                if smtp.has_extn("pipelining"):
+                    self._pipelined_send(smtp, message.to, data, fresh=kept is None)
+                else:
+                    if kept is not None:
+                        smtp = self._session()  # RSET, or a new connection
+                    smtp.sendmail(self.from_address, [message.to], data)
             except smtplib.SMTPResponseException:
                 raise  # the server answered (smtplib reset the transaction): keep it
             except smtplib.SMTPRecipientsRefused:
@@ -203,7 +363,7 @@ class SmtpAdapter:
             raise TransientSendError(
                 f"SMTP {self.host}:{self.port} indisponível: {exc}", provider=self.name
             ) from exc
-        return SendResult(self.name, str(email["Message-ID"]))
+        return SendResult(self.name, message_id)
 
 
 def _decode(value: bytes | str) -> str:
