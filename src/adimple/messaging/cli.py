@@ -61,8 +61,8 @@ def worker_command(
     as_of: Annotated[
         datetime | None,
         typer.Option(
-            help="Pretend the worker starts at this moment (UTC unless an offset is given); "
-            "time runs on from there. For simulations and the demo."
+            help="Pretend the worker process started at this moment (UTC unless an offset is "
+            "given); time runs on from there. For simulations and the demo."
         ),
     ] = None,
     worker_id: Annotated[
@@ -81,8 +81,8 @@ def worker_command(
     from adimple.messaging.worker import (
         WorkerSettings,
         parse_rate_limits,
+        process_clock,
         run_worker,
-        shifted_clock,
     )
 
     logging.basicConfig(
@@ -121,7 +121,7 @@ def worker_command(
         die("--lease must be longer than --send-timeout (a claim must outlive one send)")
     clock = utcnow
     if as_of is not None:
-        clock = shifted_clock(as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
+        clock = process_clock(as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine
@@ -85,6 +86,30 @@ def shifted_clock(as_of: datetime) -> Clock:
     """A clock that starts at ``as_of`` and runs at real speed (simulations and the demo)."""
     started = time.monotonic()
     return lambda: as_of + timedelta(seconds=time.monotonic() - started)
+
+
+def process_clock(as_of: datetime) -> Clock:
+    """A clock that read ``as_of`` when this *process* started and runs at real speed.
+
+    ``adimple worker --as-of``: workers started one after the other from one timeline (the
+    fault test's, a simulation's) must agree on the time, because one judges the others'
+    leases by it. Anchored at the end of start-up instead, each clock would lag by its own
+    start-up time — seconds on a loaded machine — and a worker ahead of another would take
+    over that one's claims while they are still being sent.
+    """
+    return shifted_clock(as_of + timedelta(seconds=seconds_since_process_start()))
+
+
+def seconds_since_process_start() -> float:
+    """How long ago this process started (Linux: ``/proc``, 10 ms ticks; elsewhere 0)."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        # Field 22, ``starttime``, in clock ticks since boot; the name in field 2 may hold
+        # spaces, so count from the closing parenthesis.
+        started = int(stat.rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
 
 
 @dataclass
