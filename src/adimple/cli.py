@@ -22,6 +22,7 @@ from adimple.negotiation import cli as negotiation_cli
 from adimple.payments import cli as payments_cli
 from adimple.payments import reconcile_cli
 from adimple.payments.billing import cli as billing_cli
+from adimple.web.portal import cli as portal_cli
 
 app = typer.Typer(
     name="adimple",
@@ -44,6 +45,7 @@ reconcile_cli.register(app)
 messaging_cli.register(app)
 templates_cli.register(app)
 negotiation_cli.register(app)
+portal_cli.register(app)
 
 err = Console(stderr=True)
 out = Console()

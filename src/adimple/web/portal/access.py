@@ -34,7 +34,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import QueryableAttribute, Session, load_only
 
@@ -595,3 +605,41 @@ def end_session(session: Session, row: PortalSession, *, now: datetime) -> None:
         entity_id=row.customer_id,
         data={},
     )
+
+
+# --- retention --------------------------------------------------------------------------------
+
+ATTEMPTS_KEPT_DAYS = 30
+
+
+def purge_expired(
+    session: Session, *, now: datetime, attempts_days: int = ATTEMPTS_KEPT_DAYS
+) -> dict[str, int]:
+    """Deletes the portal state no one can use any more; returns how many rows of each.
+
+    LGPD art. 15–16: personal data (IPs, user agents, contact choices) is kept no longer than
+    its purpose needs. Sessions end within 2 hours and codes within 10 minutes, so both go a day
+    after; a link can be used once and only until it expires, so its use record goes a day
+    after the link itself would have expired; identity attempts feed limits of at most 30
+    minutes, and are kept ``attempts_days`` as the security record of who tried what.
+    """
+    day = timedelta(days=1)
+    link_days = timedelta(days=get_settings().portal_link_days)
+    deleted = {
+        "sessions": delete(PortalSession).where(
+            or_(
+                PortalSession.expires_at < now - day,
+                PortalSession.ended_at < now - day,
+                PortalSession.last_seen_at < now - day,
+            )
+        ),
+        "codes": delete(PortalOneTimeCode).where(PortalOneTimeCode.expires_at < now - day),
+        "link_uses": delete(PortalLinkUse).where(PortalLinkUse.used_at < now - link_days - day),
+        "attempts": delete(PortalAttempt).where(
+            PortalAttempt.at < now - timedelta(days=attempts_days)
+        ),
+    }
+    return {
+        name: int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+        for name, statement in deleted.items()
+    }
