@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -135,3 +135,66 @@ def test_codes_are_limited_and_never_sent_to_someone_else(
         select(PortalOneTimeCode.code_hash).where(PortalOneTimeCode.customer_id == company.id)
     ).all()
     assert len(stored) == 3 and all(len(h) == 64 for h in stored)  # hashes, not codes
+
+
+def _fresh_link_page(client: TestClient, company: Any, **link: Any) -> str:
+    page = client.get(link_for(company.id, **link))
+    assert page.status_code == 410
+    assert "Receber um novo link de acesso" in page.text
+    assert "fi••••••••@padaria.example" in page.text  # masked, own verified contact only
+    assert "velho@" not in page.text and "escritorio" not in page.text
+    return page.text
+
+
+def test_an_expired_link_offers_a_fresh_one_that_opens_the_portal(
+    client: TestClient, company: Any, smtp: SmtpServer
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=31)
+    page = _fresh_link_page(client, company, seed="antigo", issued_at=old)
+    token = re.search(r'name="link" value="([^"]+)"', page)
+    choice = re.search(r'name="contato" value="([^"]+)"', page)
+    assert token and choice
+    sent = client.post(
+        "/portal/novo-link", data={"link": token[1], "contato": choice[1], "csrf": csrf_of(page)}
+    )
+    assert sent.status_code == 200 and "Enviamos um novo link" in sent.text
+    received = smtp.wait_for(1)[0].message
+    assert received["To"] == "financeiro@padaria.example"
+    body = received.get_body(preferencelist=("plain",)).get_content()
+    url = re.search(r"https?://\S+/portal/l/(\S+)", body)
+    assert url and "Loja Exemplo Comércio Ltda" in body
+    opened = client.get(f"/portal/l/{url[1]}")  # the new link: identity is still asked
+    assert opened.status_code == 303 and opened.headers["location"] == "/portal/entrar"
+    assert "R$" not in client.get("/portal/entrar").text
+
+
+def test_fresh_links_are_limited_checked_and_only_for_genuine_links(
+    client: TestClient, company: Any, smtp: SmtpServer, session: Session
+) -> None:
+    client.get(link_for(company.id, seed="usado"))  # …
+    page = client.get("/portal/entrar").text  # … opened, then used for a code login below
+    csrf = csrf_of(page)
+    choice = re.search(r'name="contato" value="([^"]+)"', page)
+    assert choice
+    sent = client.post("/portal/entrar/codigo", data={"contato": choice[1], "csrf": csrf})
+    code = code_in(smtp, 1)
+    client.post(
+        "/portal/entrar/codigo/confirmar", data={"codigo": code, "csrf": csrf_of(sent.text)}
+    )
+    used = _fresh_link_page(client, company, seed="usado")
+    token = re.search(r'name="link" value="([^"]+)"', used)
+    assert token
+    form = {"link": token[1], "contato": choice[1], "csrf": csrf_of(used)}
+    assert client.post("/portal/novo-link", data=form | {"csrf": "x" * 64}).status_code == 403
+    third_party = session.scalars(
+        select(ContactPoint.id).where(ContactPoint.value == "contador@escritorio.example")
+    ).one()
+    refused = client.post("/portal/novo-link", data=form | {"contato": str(third_party)})
+    assert refused.status_code == 422
+    for _ in range(3):
+        assert client.post("/portal/novo-link", data=form).status_code == 200
+    assert client.post("/portal/novo-link", data=form).status_code == 429
+    assert len(smtp.wait_for(4)) == 4  # the code and three links; nothing to the third party
+    forged = form | {"link": token[1][:-3] + "AAA"}
+    assert client.post("/portal/novo-link", data=forged).status_code == 404
+    assert "Receber um novo link" not in client.get("/portal/l/" + "x" * 40).text

@@ -49,6 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import QueryableAttribute, Session, load_only
 
 from adimple.audit import service as audit
+from adimple.audit.models import AuditEvent
 from adimple.compliance.rules import is_mobile
 from adimple.kit.errors import DomainError, NotFound
 from adimple.portfolio.models import Channel, ContactKind, ContactOwner, ContactPoint, Customer
@@ -442,33 +443,118 @@ def confirm_code(
 def send_code(session: Session, holder: LinkHolder, code: CodeToSend) -> None:
     """Sends the code now through the tenant's adapter for the channel (the person is waiting
     on the page: the outbox's contact windows and caps are for collection, not for this)."""
+    _send_now(
+        session,
+        holder.tenant,
+        code.contact,
+        code.channel,
+        subject="código de acesso",
+        text=f"seu código de acesso ao portal é {code.code}. Vale por 10 minutos. "
+        "Não compartilhe este código com ninguém.",
+        template="portal_codigo",
+        ignore_if="Se você não pediu este código, ignore esta mensagem.",
+    )
+
+
+def _send_now(
+    session: Session,
+    tenant: Tenant,
+    contact: ContactPoint,
+    channel: Channel,
+    *,
+    subject: str,
+    text: str,
+    template: str,
+    ignore_if: str,
+) -> None:
     from adimple.messaging.channels import adapters_for_tenant
     from adimple.messaging.channels.base import OutgoingMessage
 
-    creditor = holder.tenant.trade_name or holder.tenant.legal_name
-    text = (
-        f"{creditor}: seu código de acesso ao portal é {code.code}. Vale por 10 minutos. "
-        "Não compartilhe este código com ninguém."
-    )
-    adapter = adapters_for_tenant(session, holder.tenant.id)[code.channel]
+    creditor = tenant.trade_name or tenant.legal_name
+    email = channel is Channel.EMAIL
+    footer = f"\n\n{tenant.legal_name}, CNPJ/CPF {tenant.document}. {ignore_if}" if email else ""
+    adapter = adapters_for_tenant(session, tenant.id)[channel]
     adapter.send(
         OutgoingMessage(
-            idempotency_key=f"portal-otp-{uuid.uuid4().hex}",
-            channel=code.channel,
-            to=code.contact.value,
-            subject=f"{creditor}: código de acesso" if code.channel is Channel.EMAIL else None,
-            text=text
-            + (
-                f"\n\n{holder.tenant.legal_name}, CNPJ/CPF {holder.tenant.document}. "
-                "Se você não pediu este código, ignore esta mensagem."
-                if code.channel is Channel.EMAIL
-                else ""
-            ),
+            idempotency_key=f"{template}-{uuid.uuid4().hex}",
+            channel=channel,
+            to=contact.value,
+            subject=f"{creditor}: {subject}" if email else None,
+            text=f"{creditor}: {text}{footer}",
             html=None,
-            template="portal_codigo",
-            metadata={"tenant_slug": holder.tenant.slug},
+            template=template,
+            metadata={"tenant_slug": tenant.slug},
         )
     )
+
+
+# --- a fresh link for the owner of an expired or used one --------------------------------------
+
+FRESH_LINKS_PER_WINDOW = 3
+
+
+def stale_link_holder(session: Session, token: str, *, now: datetime) -> LinkHolder:
+    """The owner of a genuine link that expired or was used: enough to offer a fresh one to the
+    debtor's own verified contact points, never to open the portal (:class:`LinkUnusable`
+    with reason ``invalid`` for anything else)."""
+    try:
+        link = read_portal_token(token, now=now, allow_expired=True)
+    except PortalLinkError:
+        raise LinkUnusable("link inválido", reason="invalid") from None
+    row = session.execute(select(Customer.tenant_id).where(Customer.id == link.customer_id)).first()
+    tenant = session.get(Tenant, row.tenant_id) if row is not None else None
+    if tenant is None:
+        raise LinkUnusable("link inválido", reason="invalid")
+    return LinkHolder(link, tenant, link.customer_id)
+
+
+def send_fresh_link(
+    session: Session, holder: LinkHolder, *, contact_id: uuid.UUID, ip: str, now: datetime
+) -> ContactPoint:
+    """Sends a new portal link (new link id, full validity) to one of the debtor's
+    :func:`code_destinations`, at most :data:`FRESH_LINKS_PER_WINDOW` per customer in 15
+    minutes; audited. The old link stays unusable; the new one still needs identity."""
+    from adimple.web.portal.links import portal_link_url
+
+    _check_limits(session, holder, ip=ip, now=now)
+    contact = next((c for c in code_destinations(session, holder) if c.id == contact_id), None)
+    if contact is None:
+        raise NotFound("contato não encontrado")
+    recent = session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.tenant_id == holder.tenant.id,
+            AuditEvent.entity_type == "customer",
+            AuditEvent.entity_id == holder.customer_id,
+            AuditEvent.action == "portal.link_resent",
+            AuditEvent.occurred_at > now - CODE_WINDOW,
+        )
+    )
+    if (recent or 0) >= FRESH_LINKS_PER_WINDOW:
+        raise LockedOut("muitos links pedidos", until=now + CODE_WINDOW)
+    channel = Channel.EMAIL if contact.kind == ContactKind.EMAIL else Channel.SMS
+    url = portal_link_url(holder.customer_id, uuid.uuid4(), issued_at=now)
+    _send_now(
+        session,
+        holder.tenant,
+        contact,
+        channel,
+        subject="novo link de acesso ao portal",
+        text=f"seu novo link de acesso ao portal de negociação: {url}",
+        template="portal_novo_link",
+        ignore_if="Se você não pediu um novo link, ignore esta mensagem.",
+    )
+    audit.record(
+        session,
+        tenant_id=holder.tenant.id,
+        actor="portal",
+        action="portal.link_resent",
+        entity_type="customer",
+        entity_id=holder.customer_id,
+        data={"contact_point_id": str(contact.id), "channel": channel.value, "ip": ip[:45]},
+    )
+    return contact
 
 
 def start_session(

@@ -68,8 +68,13 @@ def make_portal_token(
     return f"{b64(payload)}.{b64(_sign(payload, secret))}"
 
 
-def read_portal_token(token: str, *, now: datetime, secret: str | None = None) -> PortalLink:
-    """Checks signature and expiry; :class:`PortalLinkError` when the link cannot be used."""
+def read_portal_token(
+    token: str, *, now: datetime, secret: str | None = None, allow_expired: bool = False
+) -> PortalLink:
+    """Checks signature and expiry; :class:`PortalLinkError` when the link cannot be used.
+
+    ``allow_expired``: a genuine link past its expiry still says whose it is (to send its owner
+    a fresh one, never to open the portal)."""
     try:
         body, sig = token.strip().split(".", 1)
         payload, signature = unb64(body), unb64(sig)
@@ -81,7 +86,7 @@ def read_portal_token(token: str, *, now: datetime, secret: str | None = None) -
     if version != _VERSION:
         raise PortalLinkError("link inválido")
     expires_at = datetime.fromtimestamp(expires, UTC)
-    if now >= expires_at:
+    if now >= expires_at and not allow_expired:
         raise PortalLinkError("link expirado", expired=True)
     return PortalLink(uuid.UUID(bytes=customer), link_id.hex(), expires_at)
 

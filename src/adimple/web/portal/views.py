@@ -172,20 +172,64 @@ def _not_found(visit: Visit) -> HTMLResponse:
 # --- link and identity ---------------------------------------------------------------------------
 
 
-def _link_error(exc: access.LinkUnusable) -> HTMLResponse:
+NEWEST_LINK = "Use o link da mensagem mais recente que você recebeu ou fale com o credor."
+
+
+def _link_error(
+    exc: access.LinkUnusable, session: Session | None = None, token: str = ""
+) -> HTMLResponse:
     lines = {
-        "expired": [
-            "Este link expirou.",
-            "Use o link da mensagem mais recente que você recebeu ou fale com o credor.",
-        ],
+        "expired": ["Este link expirou."],
         "used": [
-            "Este link já foi usado para entrar no portal.",
-            "Por segurança, cada link funciona uma só vez: use o link da mensagem mais recente "
-            "ou fale com o credor.",
+            "Este link já foi usado para entrar no portal. Por segurança, cada link funciona "
+            "uma só vez."
         ],
     }.get(exc.reason, ["Este link não é válido. Use o link completo da mensagem que recebeu."])
     status = 404 if exc.reason == "invalid" else 410
-    return render("message.html", status_code=status, title="Link indisponível", lines=lines)
+    if exc.reason != "invalid" and session is not None:
+        # A genuine link: its owner may ask for a fresh one, sent only to their own verified
+        # contacts (shown masked, as on the identity page); the new link still asks identity.
+        try:
+            holder = access.stale_link_holder(session, token, now=_clock())
+        except access.LinkUnusable:
+            holder = None
+        form = holder and _fresh_link_form(session, holder, token, lines, status_code=status)
+        if form:
+            return form
+    return render(
+        "message.html",
+        status_code=status,
+        title="Link indisponível",
+        lines=[
+            *lines,
+            "Use o link da mensagem mais recente que você recebeu ou fale com o credor.",
+        ],
+    )
+
+
+def _fresh_link_form(
+    session: Session,
+    holder: access.LinkHolder,
+    token: str,
+    lines: list[str],
+    *,
+    status_code: int,
+    error: str | None = None,
+) -> HTMLResponse | None:
+    """The "send me a new link" form, or None when the debtor has no verified contact."""
+    destinations = access.code_destinations(session, holder)
+    if not destinations:
+        return None
+    return render(
+        "novo_link.html",
+        status_code=status_code,
+        creditor=pages.creditor_of(holder.tenant),
+        lines=lines,
+        token=token,
+        csrf=access.link_csrf(token),
+        error=error,
+        destinations=[(c.id, _destination_label(c)) for c in destinations],
+    )
 
 
 @router.get("/l/{token}", response_class=HTMLResponse)
@@ -195,10 +239,63 @@ def open_link(token: str, request: Request, session: DbSession) -> Response:
     try:
         access.open_link(session, token, now=_clock())
     except access.LinkUnusable as exc:
-        return _link_error(exc)
+        return _link_error(exc, session, token)
     response = _redirect("/portal/entrar")
     _set_cookie(response, request, LINK_COOKIE, token, max_age=30 * 60)
     return response
+
+
+@router.post("/novo-link", response_class=HTMLResponse)
+def fresh_link(
+    request: Request,
+    session: DbSession,
+    link: Annotated[str, Form(max_length=200)] = "",
+    contato: Annotated[str, Form(max_length=40)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Sends a fresh link to the chosen verified contact of an expired or used link's owner."""
+    from adimple.messaging.channels.base import SendError
+
+    try:
+        holder = access.stale_link_holder(session, link, now=_clock())
+    except access.LinkUnusable as exc:
+        return _link_error(exc)
+    if not hmac.compare_digest(csrf, access.link_csrf(link)):
+        return render(
+            "message.html",
+            status_code=403,
+            title="Formulário expirado",
+            lines=["Abra de novo o link da mensagem e tente outra vez."],
+        )
+    lines = ["Escolha para onde enviar um novo link de acesso."]
+    try:
+        contact = access.send_fresh_link(
+            session, holder, contact_id=_uuid(contato), ip=_client_ip(request), now=_clock()
+        )
+    except access.LockedOut as exc:
+        return _locked(holder, exc)
+    except NotFound:
+        return _fresh_link_form(
+            session, holder, link, lines, status_code=422, error="Escolha um dos contatos."
+        ) or _link_error(access.LinkUnusable("sem contato", reason="invalid"))
+    except SendError:
+        return _fresh_link_form(
+            session,
+            holder,
+            link,
+            lines,
+            status_code=503,
+            error="Não conseguimos enviar agora. Tente de novo em instantes.",
+        ) or _link_error(access.LinkUnusable("sem contato", reason="invalid"))
+    return render(
+        "message.html",
+        creditor=pages.creditor_of(holder.tenant),
+        title="Novo link enviado",
+        lines=[
+            f"Enviamos um novo link de acesso por {_destination_label(contact)}.",
+            "Ele vale por uma entrada; o portal pedirá de novo a confirmação da sua identidade.",
+        ],
+    )
 
 
 def _identity_form(
