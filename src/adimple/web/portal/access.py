@@ -142,19 +142,22 @@ def open_link(session: Session, token: str, *, now: datetime) -> LinkHolder:
     except PortalLinkError as exc:
         reason = "expired" if exc.expired else "invalid"
         raise LinkUnusable(str(exc), reason=reason) from None
-    row = session.execute(select(Customer.tenant_id).where(Customer.id == link.customer_id)).first()
-    if row is None:
-        raise LinkUnusable("link inválido", reason="invalid")
-    tenant = session.get(Tenant, row.tenant_id)
-    if tenant is None:
-        raise LinkUnusable("link inválido", reason="invalid")
+    holder = _holder_of(session, link)
     used = session.scalar(
         select(PortalLinkUse.id).where(
-            PortalLinkUse.tenant_id == tenant.id, PortalLinkUse.link_id == link.link_id
+            PortalLinkUse.tenant_id == holder.tenant.id, PortalLinkUse.link_id == link.link_id
         )
     )
     if used is not None:
         raise LinkUnusable("link já utilizado", reason="used")
+    return holder
+
+
+def _holder_of(session: Session, link: PortalLink) -> LinkHolder:
+    row = session.execute(select(Customer.tenant_id).where(Customer.id == link.customer_id)).first()
+    tenant = session.get(Tenant, row.tenant_id) if row is not None else None
+    if tenant is None:
+        raise LinkUnusable("link inválido", reason="invalid")
     return LinkHolder(link, tenant, link.customer_id)
 
 
@@ -367,14 +370,22 @@ class CodeToSend:
     code: str
 
 
-def issue_code(
+def _destination(
     session: Session, holder: LinkHolder, *, contact_id: uuid.UUID, ip: str, now: datetime
-) -> CodeToSend:
-    """A new code for this link, to one of :func:`code_destinations` (the caller sends it)."""
+) -> ContactPoint:
+    """The chosen one of :func:`code_destinations`, once the IP and lockout limits allow."""
     _check_limits(session, holder, ip=ip, now=now)
     contact = next((c for c in code_destinations(session, holder) if c.id == contact_id), None)
     if contact is None:
         raise NotFound("contato não encontrado")
+    return contact
+
+
+def issue_code(
+    session: Session, holder: LinkHolder, *, contact_id: uuid.UUID, ip: str, now: datetime
+) -> CodeToSend:
+    """A new code for this link, to one of :func:`code_destinations` (the caller sends it)."""
+    contact = _destination(session, holder, contact_id=contact_id, ip=ip, now=now)
     recent = session.scalar(
         select(func.count())
         .select_from(PortalOneTimeCode)
@@ -501,11 +512,7 @@ def stale_link_holder(session: Session, token: str, *, now: datetime) -> LinkHol
         link = read_portal_token(token, now=now, allow_expired=True)
     except PortalLinkError:
         raise LinkUnusable("link inválido", reason="invalid") from None
-    row = session.execute(select(Customer.tenant_id).where(Customer.id == link.customer_id)).first()
-    tenant = session.get(Tenant, row.tenant_id) if row is not None else None
-    if tenant is None:
-        raise LinkUnusable("link inválido", reason="invalid")
-    return LinkHolder(link, tenant, link.customer_id)
+    return _holder_of(session, link)
 
 
 def send_fresh_link(
@@ -516,10 +523,7 @@ def send_fresh_link(
     minutes; audited. The old link stays unusable; the new one still needs identity."""
     from adimple.web.portal.links import portal_link_url
 
-    _check_limits(session, holder, ip=ip, now=now)
-    contact = next((c for c in code_destinations(session, holder) if c.id == contact_id), None)
-    if contact is None:
-        raise NotFound("contato não encontrado")
+    contact = _destination(session, holder, contact_id=contact_id, ip=ip, now=now)
     recent = session.scalar(
         select(func.count())
         .select_from(AuditEvent)
