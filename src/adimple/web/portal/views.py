@@ -200,10 +200,7 @@ def _link_error(
         "message.html",
         status_code=status,
         title="Link indisponível",
-        lines=[
-            *lines,
-            "Use o link da mensagem mais recente que você recebeu ou fale com o credor.",
-        ],
+        lines=[*lines, NEWEST_LINK],
     )
 
 
