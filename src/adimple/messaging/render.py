@@ -242,13 +242,13 @@ class Pricing:
 
 
 def _pricing(session: Session, tenant_id: uuid.UUID) -> Pricing:
-    from adimple.charges.service import get_active_policy, load_index_book
+    from adimple.charges.service import pricing
 
     def load() -> Pricing:
-        return Pricing(get_active_policy(session, tenant_id=tenant_id), load_index_book(session))
+        return Pricing(*pricing(session, tenant_id=tenant_id))
 
-    pricing: Pricing = _cached(("pricing", id(session.get_bind()), tenant_id), load)
-    return pricing
+    cached: Pricing = _cached(("pricing", id(session.get_bind()), tenant_id), load)
+    return cached
 
 
 def _template(

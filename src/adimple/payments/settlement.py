@@ -53,7 +53,7 @@ from adimple.cadence.events import SettlementEffects, receivables_settled
 from adimple.charges.calculator import Quote, QuoteError, quote_installment
 from adimple.charges.indices import IndexBook, IndexPoint, MissingIndexMonth, SeriesName
 from adimple.charges.policy import Policy, PolicyError
-from adimple.charges.service import get_active_policy, load_index_book
+from adimple.charges.service import pricing
 from adimple.kit.calendar import add_bank_business_days
 from adimple.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from adimple.kit.i18n import brl
@@ -561,8 +561,7 @@ def _charges_due(
             last = prev_on
     customer = session.get(Customer, receivable.customer_id)
     consumer = True if customer is None else customer.is_consumer
-    policy = get_active_policy(session, tenant_id=tenant_id)
-    book = load_index_book(session)
+    policy, book = pricing(session, tenant_id=tenant_id)
     provisional: dict[str, Any] = {}
     now = _quote(receivable, paid_on, policy, consumer, book, provisional)
     if now is None:

@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
-from adimple.charges.service import get_active_policy, load_index_book
+from adimple.charges.service import pricing
 from adimple.db.base import utcnow
 from adimple.kit.calendar import next_bank_business_day
 from adimple.kit.errors import Conflict, DomainError, NotFound
@@ -620,8 +620,7 @@ def payment_instructions(
     receivable = _load_receivable(session, tenant_id, receivable_id)
     customer = session.get(Customer, receivable.customer_id)
     assert customer is not None
-    policy = get_active_policy(session, tenant_id=tenant_id)
-    book = load_index_book(session)
+    policy, book = pricing(session, tenant_id=tenant_id)
 
     computed: dict[date, ChargeTerms] = {}
 

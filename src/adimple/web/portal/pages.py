@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from adimple.charges.calculator import Quote, quote_or_explain
 from adimple.charges.service import (
     PricingVersion,
-    get_active_policy,
-    load_index_book,
+    pricing,
     pricing_version_columns,
     pricing_version_of,
 )
@@ -153,8 +152,7 @@ def debts(session: Session, *, tenant: Tenant, customer: Customer, today: date) 
     open_ = [r for r in receivables if r.status == ReceivableStatus.OPEN]
     summary.in_agreement = [r for r in receivables if r.status == ReceivableStatus.AGREEMENT]
     if open_:
-        policy = get_active_policy(session, tenant_id=tenant.id)
-        book = load_index_book(session)
+        policy, book = pricing(session, tenant_id=tenant.id)
         for r in open_:
             quote, pending = quote_or_explain(
                 r.balance, r.due_date, today, customer.is_consumer, policy, book

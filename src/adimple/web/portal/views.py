@@ -42,6 +42,7 @@ from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
 from adimple.web.deps import DbSession, PageSession
 from adimple.web.portal import access, pages
+from adimple.web.portal.models import PortalSession
 from adimple.web.portal.templating import HERE, render_text
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -102,13 +103,22 @@ class Visit:
 
     def __init__(self, session: Session, live: access.LiveSession, now: datetime) -> None:
         self.db = session
-        self.row = live.row
+        self.live = live
         self.now = now
-        self.tenant = live.tenant
-        self.customer = live.customer
         self.today = local_today(live.tenant, now)
         self.creditor = pages.creditor_of(live.tenant)
-        self.live = live
+
+    @property
+    def row(self) -> PortalSession:
+        return self.live.row
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.live.tenant
+
+    @property
+    def customer(self) -> Customer:
+        return self.live.customer
 
     @property
     def csrf(self) -> str:
@@ -191,10 +201,10 @@ def _link_error(
         # contacts (shown masked, as on the identity page); the new link still asks identity.
         try:
             holder = access.stale_link_holder(session, token, now=_clock())
+            form = _fresh_link_form(session, holder, token, lines, status_code=status)
         except access.LinkUnusable:
-            holder = None
-        form = holder and _fresh_link_form(session, holder, token, lines, status_code=status)
-        if form:
+            form = None
+        if form is not None:
             return form
     return render(
         "message.html",
@@ -264,7 +274,12 @@ def fresh_link(
             title="Formulário expirado",
             lines=["Abra de novo o link da mensagem e tente outra vez."],
         )
-    lines = ["Escolha para onde enviar um novo link de acesso."]
+
+    def again(status_code: int, error: str) -> HTMLResponse:
+        lines = ["Escolha para onde enviar um novo link de acesso."]
+        form = _fresh_link_form(session, holder, link, lines, status_code=status_code, error=error)
+        return form or _link_error(access.LinkUnusable("sem contato", reason="invalid"))
+
     try:
         contact = access.send_fresh_link(
             session, holder, contact_id=_uuid(contato), ip=_client_ip(request), now=_clock()
@@ -272,18 +287,9 @@ def fresh_link(
     except access.LockedOut as exc:
         return _locked(holder, exc)
     except NotFound:
-        return _fresh_link_form(
-            session, holder, link, lines, status_code=422, error="Escolha um dos contatos."
-        ) or _link_error(access.LinkUnusable("sem contato", reason="invalid"))
+        return again(422, "Escolha um dos contatos.")
     except SendError:
-        return _fresh_link_form(
-            session,
-            holder,
-            link,
-            lines,
-            status_code=503,
-            error="Não conseguimos enviar agora. Tente de novo em instantes.",
-        ) or _link_error(access.LinkUnusable("sem contato", reason="invalid"))
+        return again(503, "Não conseguimos enviar agora. Tente de novo em instantes.")
     return render(
         "message.html",
         creditor=pages.creditor_of(holder.tenant),
