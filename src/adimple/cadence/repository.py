@@ -503,25 +503,21 @@ def features(
     loyal_since: date,
 ) -> dict[uuid.UUID, CustomerFeatures]:
     """Segment features for the customers whose case opens today, aggregated in SQL."""
-    late_days = days_between_sql(conn, "x.paid_on", "x.due_date")
-    paid_late = f"(x.status = 'paid' AND x.paid_on IS NOT NULL AND {late_days} > :grace)"
+    late_days = days_between_sql(conn, "x.last_paid_on", "x.due_date")
+    paid_late = f"(x.status = 'paid' AND x.last_paid_on IS NOT NULL AND {late_days} > :grace)"
     overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
     month = month_index_sql(conn, "x.due_date")
     ids_param: BindParameter[Any]
     if is_postgres(conn):
-        ids_clause = "{alias}.customer_id = ANY(:ids)"
+        ids_clause = "x.customer_id = ANY(:ids)"
         ids_param = bindparam("ids", type_=ARRAY(Uuid()))
     else:
-        ids_clause = "{alias}.customer_id IN :ids"
+        ids_clause = "x.customer_id IN :ids"
         ids_param = bindparam("ids", expanding=True, type_=Uuid())
     stmt = text(
-        # The customers' títulos are read once, each with its last payment date (one probe
-        # of the payment index per título); MATERIALIZED keeps the planner from inlining
-        # the subquery at every reference to paid_on below.
-        "WITH x AS MATERIALIZED (SELECT r.customer_id, r.issue_date, r.due_date, r.status, "
-        "r.balance_cents, (SELECT MAX(p.paid_on) FROM payment AS p "
-        "WHERE p.tenant_id = r.tenant_id AND p.receivable_id = r.id) AS paid_on "
-        f"FROM receivable AS r WHERE r.tenant_id = :t AND {ids_clause.format(alias='r')}) "
+        # Every column read here is in ix_receivable_customer_profile, and each título carries
+        # its latest payment date (kept by triggers on payment): an index-only scan, no heap
+        # and no payment lookups.
         "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
         "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
         "AND x.due_date > :prescribed THEN x.balance_cents ELSE 0 END) AS overdue_cents, "
@@ -529,8 +525,8 @@ def features(
         f"THEN {month} END) AS late_months, "
         f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
         "AS paid_late_recent, "
-        "MAX(CASE WHEN x.paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
-        "FROM x GROUP BY x.customer_id"
+        "MAX(CASE WHEN x.last_paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
+        f"FROM receivable AS x WHERE x.tenant_id = :t AND {ids_clause} GROUP BY x.customer_id"
     ).bindparams(
         bindparam("t", tenant_id, type_=Uuid()),
         ids_param,

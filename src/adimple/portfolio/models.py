@@ -182,7 +182,18 @@ class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_id"),
         Index("ix_receivable_tenant_status_due", "tenant_id", "status", "due_date"),
-        Index("ix_receivable_tenant_customer", "tenant_id", "customer_id"),
+        # Everything the daily cycle's segment features read (cadence.repository.features),
+        # so they come from an index-only scan of the customer's títulos.
+        Index(
+            "ix_receivable_customer_profile",
+            "tenant_id",
+            "customer_id",
+            "status",
+            "due_date",
+            "issue_date",
+            "balance_cents",
+            "last_paid_on",
+        ),
         Index("ix_receivable_tenant_nosso_numero", "tenant_id", "nosso_numero"),
         # The daily cycle looks only at títulos changed since its last run (late loads,
         # estornos, broken agreements) besides the newly overdue ones.
@@ -216,6 +227,10 @@ class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
     nosso_numero: Mapped[str | None] = mapped_column(String(30))
     pix_txid: Mapped[str | None] = mapped_column(String(35))
     description: Mapped[str | None] = mapped_column(String(200))
+    # The latest payment's date (NULL: never paid), kept by the database's triggers on
+    # ``payment`` (migration 0011) whichever code writes the payment; read-only here. An
+    # object already loaded sees a new value only after a refresh.
+    last_paid_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Payment(IdMixin, TenantMixin, TimestampMixin, Base):

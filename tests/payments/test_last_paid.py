@@ -1,0 +1,204 @@
+"""``receivable.last_paid_on`` follows the payments whichever path writes them (triggers of
+migration 0011): settlement, the import's upsert, estorno, a payment moved or re-dated by
+hand — and the migration fills it for payments recorded before it. On SQLite and PostgreSQL.
+
+The daily cycle's segment features read this column instead of the payments (the reference
+engine still reads the payments, and the equivalence property compares the two).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from recon_helpers import customer, no_charges_policy, receivable
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from adimple.db.engine import make_engine
+from adimple.db.migrate import upgrade
+from adimple.payments.settlement import apply_payment
+from adimple.portfolio import service as portfolio
+from adimple.portfolio.import_file import ImportKind
+from adimple.portfolio.models import Payment, PaymentSource, Receivable
+from adimple.portfolio.schemas import PaymentCreate
+from adimple.tenancy.models import Tenant
+
+DUE = date(2026, 10, 1)
+POSTGRES_URL = os.environ.get(
+    "ADIMPLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _last_paid(session: Session, item: Receivable) -> date | None:
+    session.flush()
+    return session.execute(
+        select(Receivable.last_paid_on).where(Receivable.id == item.id)
+    ).scalar_one()
+
+
+def _settle(session: Session, tenant: Tenant, item: Receivable, gross: str, on: date) -> Payment:
+    return apply_payment(
+        session,
+        tenant_id=tenant.id,
+        receivable_id=item.id,
+        gross=Decimal(gross),
+        paid_on=on,
+        actor="test",
+        external_id=f"pix:{item.external_id}:{gross}:{on}",
+        source=PaymentSource.PIX,
+    ).payment
+
+
+def test_settlement_moves_it_forward_only(session: Session, tenant: Tenant) -> None:
+    no_charges_policy(session, tenant.id)
+    item = receivable(
+        session, tenant.id, customer(session, tenant.id), external_id="T1", amount="300.00", due=DUE
+    )
+    assert _last_paid(session, item) is None
+    _settle(session, tenant, item, "100.00", date(2026, 10, 5))
+    assert _last_paid(session, item) == date(2026, 10, 5)
+    _settle(session, tenant, item, "100.00", date(2026, 10, 20))
+    assert _last_paid(session, item) == date(2026, 10, 20)
+    # A payment recorded late but made earlier (a bank file arriving after a PIX) does not
+    # move it back.
+    _settle(session, tenant, item, "100.00", date(2026, 10, 2))
+    assert _last_paid(session, item) == date(2026, 10, 20)
+
+
+def test_estorno_goes_back_to_the_payments_left(session: Session, tenant: Tenant) -> None:
+    no_charges_policy(session, tenant.id)
+    item = receivable(
+        session, tenant.id, customer(session, tenant.id), external_id="T1", amount="300.00", due=DUE
+    )
+    first = _settle(session, tenant, item, "100.00", date(2026, 10, 5))
+    latest = _settle(session, tenant, item, "100.00", date(2026, 10, 20))
+    portfolio.delete_payment(session, tenant_id=tenant.id, payment_id=latest.id, actor="test")
+    assert _last_paid(session, item) == date(2026, 10, 5)
+    portfolio.delete_payment(session, tenant_id=tenant.id, payment_id=first.id, actor="test")
+    assert _last_paid(session, item) is None
+
+
+def test_import_upsert_sets_and_redates_it(session: Session, tenant: Tenant) -> None:
+    item = receivable(
+        session, tenant.id, customer(session, tenant.id), external_id="T1", amount="100.00", due=DUE
+    )
+
+    def load(paid_on: date) -> None:
+        portfolio.bulk_upsert(
+            session,
+            tenant_id=tenant.id,
+            kind=ImportKind.PAYMENTS,
+            items=[
+                PaymentCreate(
+                    external_id="P1",
+                    receivable_external_id="T1",
+                    paid_on=paid_on,
+                    amount=Decimal("100.00"),
+                )
+            ],
+            actor="test",
+        )
+
+    load(date(2026, 10, 9))
+    assert _last_paid(session, item) == date(2026, 10, 9)
+    load(date(2026, 10, 3))  # the same payment, its date corrected: the date goes back too
+    assert _last_paid(session, item) == date(2026, 10, 3)
+
+
+def test_a_payment_moved_to_another_titulo(session: Session, tenant: Tenant) -> None:
+    no_charges_policy(session, tenant.id)
+    owner = customer(session, tenant.id)
+    wrong = receivable(session, tenant.id, owner, external_id="T1", amount="100.00", due=DUE)
+    right = receivable(session, tenant.id, owner, external_id="T2", amount="100.00", due=DUE)
+    payment = _settle(session, tenant, wrong, "50.00", date(2026, 10, 7))
+    session.execute(update(Payment).where(Payment.id == payment.id).values(receivable_id=right.id))
+    assert _last_paid(session, wrong) is None
+    assert _last_paid(session, right) == date(2026, 10, 7)
+
+
+@pytest.fixture
+def fresh(db_url: str, tmp_path: Path) -> Iterator[Engine]:
+    if db_url.startswith("sqlite"):
+        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+        yield engine
+        engine.dispose()
+        return
+    name = f"adimple_lp_{uuid.uuid4().hex[:8]}"
+    admin = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
+    yield engine
+    engine.dispose()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_migration_fills_it_from_existing_payments(fresh: Engine) -> None:
+    upgrade(fresh, "0010_portal")
+
+    def new_id() -> str:
+        value = uuid.uuid4()
+        return str(value) if fresh.dialect.name == "postgresql" else value.hex
+
+    tenant, owner, paid, unpaid = new_id(), new_id(), new_id(), new_id()
+    with fresh.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenant (id, slug, legal_name, document, address, city, uf, timezone, "
+                "created_at, updated_at) VALUES (:id, 'm', 'M Ltda', '11222333000181', 'Rua A', "
+                "'São Paulo', 'SP', 'America/Sao_Paulo', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO customer (id, tenant_id, external_id, document, document_kind, name, "
+                "tags, consumer, deceased, disputed, superendividamento, do_not_contact, "
+                "created_at, updated_at) VALUES (:id, :t, 'C1', '52998224725', 'cpf', 'Maria', "
+                "'[]', false, false, false, false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": owner, "t": tenant},
+        )
+        for rid, external_id in ((paid, "T1"), (unpaid, "T2")):
+            conn.execute(
+                text(
+                    "INSERT INTO receivable (id, tenant_id, customer_id, external_id, issue_date, "
+                    "due_date, original_amount_cents, balance_cents, status, created_at, "
+                    "updated_at) VALUES (:id, :t, :c, :x, '2026-01-01', '2026-02-01', 10000, "
+                    "10000, 'open', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": rid, "t": tenant, "c": owner, "x": external_id},
+            )
+        for external_id, paid_on in (("P1", "2026-02-09"), ("P2", "2026-02-03")):
+            conn.execute(
+                text(
+                    "INSERT INTO payment (id, tenant_id, external_id, receivable_id, customer_id, "
+                    "source, gross_cents, fees_cents, net_cents, paid_on, details, created_at, "
+                    "updated_at) VALUES (:id, :t, :x, :r, :c, 'import', 1000, 0, 1000, :on, "
+                    "'{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {
+                    "id": new_id(),
+                    "t": tenant,
+                    "x": external_id,
+                    "r": paid,
+                    "c": owner,
+                    "on": paid_on,
+                },
+            )
+    upgrade(fresh)
+    with fresh.connect() as conn:
+        found = dict(conn.execute(text("SELECT external_id, last_paid_on FROM receivable")).all())
+    assert {k: str(v) if v is not None else None for k, v in found.items()} == {
+        "T1": "2026-02-09",
+        "T2": None,
+    }
