@@ -57,6 +57,7 @@ from adimple.portfolio.models import (
 )
 
 LIVE = (CaseStatus.OPEN, CaseStatus.PAUSED)
+LIVE_SQL = text("collection_case.status IN ('open', 'paused')")
 CHUNK = 2000
 T = TypeVar("T")
 
@@ -220,15 +221,6 @@ def uncovered_customers(
     import, an estorno, a broken agreement (the ``updated_at`` index). Without a previous run
     (or for an earlier date) every overdue título is looked at.
     """
-    live = (
-        select(CollectionCase.id)
-        .where(
-            CollectionCase.tenant_id == tenant_id,
-            CollectionCase.customer_id == Receivable.customer_id,
-            CollectionCase.status.in_(LIVE),
-        )
-        .exists()
-    )
     window = []
     if since is not None:
         window.append(
@@ -237,18 +229,23 @@ def uncovered_customers(
                 Receivable.updated_at >= since.started_at,
             )
         )
-    return list(
+    candidates = list(
         conn.execute(
             select(Receivable.customer_id)
             .where(
                 *_overdue_filter(tenant_id, cutoff, prescribed_on),
                 *window,
                 part.clause(Receivable.customer_id),
-                ~live,
             )
             .distinct()
         ).scalars()
     )
+    # The live cases are looked up by customer (the unique live-case index) rather than as a
+    # NOT EXISTS in the query above: with collection_case's statistics taken while it was
+    # still empty — a tenant's first run — PostgreSQL planned that anti-join as a scan of
+    # every case per título, and a first run at 10M títulos never finished.
+    live = live_case_customers(conn, tenant_id, candidates)
+    return [c for c in candidates if c not in live]
 
 
 @dataclass(frozen=True)
@@ -313,7 +310,9 @@ def live_case_customers(
                 select(CollectionCase.customer_id).where(
                     CollectionCase.tenant_id == tenant_id,
                     uuid_in(conn, CollectionCase.customer_id, chunk),
-                    CollectionCase.status.in_(LIVE),
+                    # Literal, as in the unique live-case index's predicate, so the planner
+                    # can use that partial index even in a generic (prepared) plan.
+                    LIVE_SQL,
                 )
             ).scalars()
         )
