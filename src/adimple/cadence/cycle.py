@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, select, update
+from sqlalchemy import Connection, Engine, Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,6 +71,7 @@ from adimple.db.dialect import (
     insert_rows,
     is_postgres,
     try_advisory_lock,
+    update_rows,
 )
 from adimple.kit.calendar import overdue_cutoff
 from adimple.messaging.models import (
@@ -354,45 +355,35 @@ def write_partition(conn: Connection, config: Config, result: PartitionResult) -
             ignore_conflicts=False,
         )
     changed = [s for s in result.cases if not s.is_new]
-    if changed:
-        table = _table(CollectionCase)
-        conn.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                anchor_receivable_id=bindparam("b_anchor_id"),
-                anchor_due_date=bindparam("b_anchor_due"),
-                last_position=bindparam("b_last_position"),
-                next_step_on=bindparam("b_next"),
-                pause_reason=bindparam("b_pause"),
-                closed_on=bindparam("b_closed_on"),
-                close_reason=bindparam("b_close_reason"),
-                updated_at=now,
-            ),
-            [
-                {
-                    "b_id": s.id,
-                    "b_status": s.status,
-                    "b_anchor_id": s.anchor_receivable_id,
-                    "b_anchor_due": s.anchor_due,
-                    "b_last_position": s.last_position,
-                    "b_next": s.next_step_on,
-                    "b_pause": s.pause_reason,
-                    "b_closed_on": s.closed_on,
-                    "b_close_reason": s.close_reason,
-                }
-                for s in changed
-            ],
-        )
-        stepped = [s for s in changed if s.last_step_on == day]
-        if stepped:
-            conn.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(last_step_key=bindparam("b_key"), last_step_on=day),
-                [{"b_id": s.id, "b_key": s.last_step_key} for s in stepped],
-            )
+    table = _table(CollectionCase)
+    update_rows(
+        conn,
+        table,
+        [
+            {
+                "id": s.id,
+                "status": s.status,
+                "anchor_receivable_id": s.anchor_receivable_id,
+                "anchor_due_date": s.anchor_due,
+                "last_position": s.last_position,
+                "next_step_on": s.next_step_on,
+                "pause_reason": s.pause_reason,
+                "closed_on": s.closed_on,
+                "close_reason": s.close_reason,
+                "updated_at": now,
+            }
+            for s in changed
+        ],
+    )
+    update_rows(
+        conn,
+        table,
+        [
+            {"id": s.id, "last_step_key": s.last_step_key, "last_step_on": day}
+            for s in changed
+            if s.last_step_on == day
+        ],
+    )
     _write_events(conn, tenant_id, day, result.cases, now)
     _cancel_for_closed_cases(conn, tenant_id, result.cases, now)
     _write_contacts(conn, tenant_id, day, result.plan, now)

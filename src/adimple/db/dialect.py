@@ -177,11 +177,7 @@ def insert_rows(
     VALUES for tens of thousands of rows. SQLite: chunked ``executemany``. Returns the ids
     actually inserted when ``returning_ids`` (the table must have an ``id`` column).
     """
-    import json
     import uuid as uuid_module
-
-    from adimple.db.base import Money, UTCDateTime
-    from adimple.kit.money import to_cents
 
     if not rows:
         return set()
@@ -203,6 +199,60 @@ def insert_rows(
                 conn.execute(statement, chunk)
         return inserted
 
+    stage = _stage_rows(conn, table, columns, rows, like=True)
+    names = ", ".join(columns)
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    returning = " RETURNING id" if returning_ids else ""
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}{conflict}{returning}"
+    )
+    if returning_ids:
+        inserted.update(row[0] for row in result)
+    conn.exec_driver_sql(f"DROP TABLE {stage}")
+    return inserted
+
+
+def update_rows(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Updates many rows by ``id``: each row gives the id and the new values of its columns
+    (every row the same columns).
+
+    PostgreSQL: ``COPY`` into a staging table and one ``UPDATE … FROM`` — a statement per
+    call instead of one per row. SQLite: ``executemany`` of the single-row update.
+    """
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != "id"]
+    if not is_postgres(conn):
+        from sqlalchemy import bindparam, update
+
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({c: bindparam(f"_{c}") for c in columns}),
+            [{f"_{k}": v for k, v in row.items()} for row in rows],
+        )
+        return
+    stage = _stage_rows(conn, table, ["id", *columns], rows, like=False)
+    assignments = ", ".join(f"{c} = s.{c}" for c in columns)
+    conn.exec_driver_sql(
+        f"UPDATE {table.name} AS t SET {assignments} FROM {stage} AS s WHERE t.id = s.id"
+    )
+    conn.exec_driver_sql(f"DROP TABLE {stage}")
+
+
+def _stage_rows(
+    conn: Connection, table: Any, columns: list[str], rows: Sequence[dict[str, Any]], *, like: bool
+) -> str:
+    """``COPY`` of ``rows`` into a transaction-scoped temporary table; returns its name.
+
+    ``like``: the table's whole shape with its defaults (rows to insert); otherwise just
+    ``columns``, typed as in the table and without its constraints (rows to update).
+    """
+    import json
+
+    from adimple.db.base import Money, UTCDateTime
+    from adimple.kit.money import to_cents
+
     def converter(name: str) -> Callable[[Any], Any]:
         column_type = table.c[name].type
         if isinstance(column_type, Money):
@@ -214,23 +264,21 @@ def insert_rows(
         return lambda v: v.value if hasattr(v, "value") and not isinstance(v, str) else v
 
     convert = [converter(name) for name in columns]
-    stage = f"_stage_{table.name}"
     names = ", ".join(columns)
+    stage = f"_stage_{table.name}"
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
-    conn.exec_driver_sql(
-        f"CREATE TEMP TABLE {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
-    )
+    if like:
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+    else:
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {table.name} "
+            "WITH NO DATA"
+        )
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([fn(row[name]) for fn, name in zip(convert, columns, strict=True)])
-    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    returning = " RETURNING id" if returning_ids else ""
-    result = conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}{conflict}{returning}"
-    )
-    if returning_ids:
-        inserted.update(row[0] for row in result)
-    conn.exec_driver_sql(f"DROP TABLE {stage}")
-    return inserted
+    return stage

@@ -1,0 +1,71 @@
+"""``dialect.insert_rows`` / ``update_rows``: the bulk writes of the daily cycle, on SQLite and
+PostgreSQL (COPY into a staging table there)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from builders import make_customer, make_receivable
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adimple.db.dialect import insert_rows, update_rows
+from adimple.portfolio.models import Receivable, ReceivableStatus
+from adimple.tenancy.models import Tenant
+
+
+def test_update_rows_sets_only_the_given_columns(session: Session, tenant: Tenant) -> None:
+    customer = make_customer(session, tenant)
+    first = make_receivable(session, customer, date(2026, 10, 1), "100.00", description="a")
+    second = make_receivable(session, customer, date(2026, 10, 2), "200.00", description="b")
+    untouched = make_receivable(session, customer, date(2026, 10, 3), "300.00", description="c")
+    conn = session.connection()
+    table = Receivable.__table__
+    update_rows(
+        conn,
+        table,
+        [
+            {"id": first.id, "balance_cents": Decimal("0.00"), "status": ReceivableStatus.PAID},
+            {"id": second.id, "balance_cents": Decimal("12.34"), "status": "open"},
+        ],
+    )
+    update_rows(conn, table, [])  # nothing to do
+    session.expire_all()
+    rows = {
+        r.id: (r.balance, r.status, r.description, r.due_date)
+        for r in session.scalars(select(Receivable).where(Receivable.customer_id == customer.id))
+    }
+    assert rows == {
+        first.id: (Decimal("0.00"), ReceivableStatus.PAID, "a", date(2026, 10, 1)),
+        second.id: (Decimal("12.34"), ReceivableStatus.OPEN, "b", date(2026, 10, 2)),
+        untouched.id: (Decimal("300.00"), ReceivableStatus.OPEN, "c", date(2026, 10, 3)),
+    }
+
+
+def test_insert_rows_skips_conflicts_and_returns_what_it_inserted(
+    session: Session, tenant: Tenant
+) -> None:
+    customer = make_customer(session, tenant)
+    existing = make_receivable(session, customer, date(2026, 10, 1), external_id="T1")
+    new = make_receivable(session, customer, date(2026, 10, 2), external_id="T0")
+    values = {
+        "tenant_id": tenant.id,
+        "customer_id": customer.id,
+        "issue_date": date(2026, 9, 1),
+        "due_date": date(2026, 10, 5),
+        "original_amount_cents": Decimal("10.00"),
+        "balance_cents": Decimal("10.00"),
+        "status": "open",
+    }
+    session.delete(new)
+    session.flush()
+    table = Receivable.__table__
+    rows = [
+        {"id": existing.id, "external_id": "T1", **values},  # same id: skipped
+        {"id": new.id, "external_id": "T2", **values},
+    ]
+    inserted = insert_rows(session.connection(), table, rows, returning_ids=True)
+    assert {str(i).replace("-", "") for i in inserted} == {new.id.hex}
+    session.expire_all()
+    assert session.get(Receivable, new.id).external_id == "T2"
