@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from builders import make_customer, make_receivable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adimple.db.dialect import insert_rows, update_rows
 from adimple.portfolio.models import Receivable, ReceivableStatus
 from adimple.tenancy.models import Tenant
+from builders import make_customer, make_receivable
 
 
 def test_update_rows_sets_only_the_given_columns(session: Session, tenant: Tenant) -> None:
