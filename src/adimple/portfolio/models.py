@@ -181,7 +181,9 @@ class Receivable(IdMixin, TenantMixin, TimestampMixin, Base):
     __tablename__ = "receivable"
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_id"),
-        Index("ix_receivable_tenant_status_due", "tenant_id", "status", "due_date"),
+        # customer_id last: the daily cycle's partitions (customer-id ranges) are checked in
+        # the index, so each reads only its own títulos due on a date.
+        Index("ix_receivable_tenant_status_due", "tenant_id", "status", "due_date", "customer_id"),
         # Everything the daily cycle's segment features read (cadence.repository.features),
         # so they come from an index-only scan of the customer's títulos.
         Index(
