@@ -401,6 +401,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="threads per worker")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument(
+        "--db-name",
+        default="adimple_bench_dispatch",
+        help="PostgreSQL database to (re)create: one per concurrent run on a shared server",
+    )
     args = parser.parse_args()
 
     from adimple.db.engine import make_engine
@@ -408,7 +413,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="adimple-dispatch-"))
     if args.db == "postgresql":
-        url = postgres_database("adimple_bench_dispatch")
+        url = postgres_database(args.db_name)
     else:
         url = f"sqlite:///{folder / 'dispatch.db'}"
     engine = make_engine(url)
@@ -449,7 +454,7 @@ def main() -> None:
     backends = None
     if args.db == "postgresql":
         admin = make_url(PG_ADMIN).set(drivername="postgresql")
-        backends = BackendCpu(admin.render_as_string(hide_password=False), "adimple_bench_dispatch")
+        backends = BackendCpu(admin.render_as_string(hide_password=False), args.db_name)
         backends.start()
     load_before = os.getloadavg()[0]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)

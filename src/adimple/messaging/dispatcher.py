@@ -40,7 +40,18 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, Table, Update, and_, bindparam, case, func, select, update
+from sqlalchemy import (
+    Engine,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from adimple.audit import service as audit
@@ -161,7 +172,7 @@ def claim_due(
             conn,
             select(OutboxMessage.id, OutboxMessage.attempts)
             .where(
-                OutboxMessage.status == OutboxStatus.SENDING,
+                _status_is(OutboxStatus.SENDING),
                 OutboxMessage.lease_until < now,
                 *scope,
             )
@@ -198,7 +209,7 @@ def claim_due(
                     conn,
                     select(OutboxMessage.id)
                     .where(
-                        OutboxMessage.status == OutboxStatus.QUEUED,
+                        _status_is(OutboxStatus.QUEUED),
                         OutboxMessage.next_attempt_at <= now,
                         *scope,
                     )
@@ -221,6 +232,13 @@ def claim_due(
             .execution_options(synchronize_session=False)
         )
     return Claim(ids=ids, lease_until=lease_until, given_up=len(given_up))
+
+
+def _status_is(status: OutboxStatus) -> Any:
+    """``status = '<value>'`` with the value written into the SQL, not bound: PostgreSQL then
+    proves the claim index's predicate (``status IN ('queued', 'sending')``, a partial index)
+    from it even in a generic plan of a prepared statement, where a parameter is unknown."""
+    return OutboxMessage.status == literal_column(f"'{status.value}'")
 
 
 def renew_leases(
@@ -578,8 +596,9 @@ class Dispatcher:
         result) are left to the one-row path, which decides them again and writes.
 
         Nothing is written here: on SQLite it is a read-only (deferred) transaction, so workers
-        prepare in parallel; on PostgreSQL the rows are locked while the guards look at them,
-        as on the one-row path. Any error here sends the whole batch down the one-row path.
+        prepare in parallel. No row is locked: what is decided here only counts if the row's
+        fingerprint, read first, is unchanged right before its send. Any error here sends the
+        whole batch down the one-row path.
         """
         from adimple.compliance import service as compliance
         from adimple.messaging.render import (
@@ -597,15 +616,27 @@ class Dispatcher:
                 if sqlite:
                     session.connection(execution_options={READ_ONLY_OPTION: True})
                 session.info[UNBILLED_TENANTS] = set()
-                query = select(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                if not sqlite:
-                    query = query.with_for_update()
+                # The fingerprints first (status and claim included), everything else after:
+                # a change landing after this read makes the send-time fingerprint differ, and
+                # the row is decided again alone. So no row locks are needed (on PostgreSQL
+                # they were a WAL record per row): nothing is written here.
+                states = (
+                    self._send_path.batch_states(session, ids)
+                    if self._send_path is not None
+                    else compliance.guard_state(session, ids)
+                )
                 candidates: list[OutboxMessage] = []
                 customers: set[tuple[uuid.UUID, uuid.UUID]] = set()
-                for message in session.scalars(query):
+                for message in session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                ):
                     who = (message.tenant_id, message.customer_id)
+                    state = states.get(message.id)
                     if (
-                        message.status == OutboxStatus.SENDING
+                        state is not None
+                        and state[0] == OutboxStatus.SENDING
+                        and state[1] == self.worker_id
+                        and message.status == OutboxStatus.SENDING
                         and message.claimed_by == self.worker_id
                         and who not in customers
                     ):
@@ -613,12 +644,6 @@ class Dispatcher:
                         customers.add(who)
                 facts = compliance.load_send_facts(session, candidates, now=now)
                 receivables = open_receivables_for(session, candidates)
-                candidate_ids = [m.id for m in candidates]
-                states = (
-                    self._send_path.batch_states(session, candidate_ids)
-                    if self._send_path is not None
-                    else compliance.guard_state(session, candidate_ids)
-                )
                 for message in candidates:
                     if not compliance.check_before_send(
                         session, message, now=now, facts=facts

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,12 +69,29 @@ class OutboxMessage(IdMixin, TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key"),
         # The dispatcher claims across tenants by due time, so this one index does not lead
-        # with tenant_id (a documented exception to DESIGN §2).
-        Index("ix_outbox_message_claim", "status", "next_attempt_at"),
+        # with tenant_id (a documented exception to DESIGN §2). On PostgreSQL it holds only
+        # the rows a claim can take: a row's result (sent, failed, cancelled…) then adds no
+        # entry to it, and it stays the size of the backlog instead of the history
+        # (docs/benchmarks.md "Dispatch", session 5). The claim names the status as a literal
+        # (``dispatcher.claim_due``) so that even a generic plan of it can use this index.
+        # SQLite cannot prove ``status = 'queued'`` implies the IN list: it keeps it whole.
+        Index(
+            "ix_outbox_message_claim",
+            "status",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('queued', 'sending')"),
+        ),
         Index("ix_outbox_message_tenant_customer", "tenant_id", "customer_id", "scheduled_for"),
         # Delivery webhooks arrive keyed by the provider's id, without the tenant (another
-        # documented exception to DESIGN §2); not unique across providers' accounts.
-        Index("ix_outbox_message_provider_message", "provider", "provider_message_id"),
+        # documented exception to DESIGN §2); not unique across providers' accounts. Only
+        # rows with an id: the claim, which sets none, adds no entry to it.
+        Index(
+            "ix_outbox_message_provider_message",
+            "provider",
+            "provider_message_id",
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+            sqlite_where=text("provider_message_id IS NOT NULL"),
+        ),
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(
