@@ -33,6 +33,7 @@ from adimple.compliance.rules import (
     creditor_identified,
     prescription_limit,
 )
+from adimple.db.dialect import one_of
 from adimple.kit.calendar import (
     is_within_contact_window,
     next_contact_opening,
@@ -128,27 +129,32 @@ def load_send_facts(
     customer_ids = {m.customer_id for m in messages}
     case_ids = {m.case_id for m in messages if m.case_id is not None}
     point_ids = {m.contact_point_id for m in messages if m.contact_point_id is not None}
-    facts.entities.extend(session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids))))
+    facts.entities.extend(
+        session.scalars(select(Tenant).where(one_of(session, Tenant.id, tenant_ids)))
+    )
     facts.entities.extend(
         session.scalars(
             select(Customer).where(
-                Customer.tenant_id.in_(tenant_ids), Customer.id.in_(customer_ids)
+                one_of(session, Customer.tenant_id, tenant_ids),
+                one_of(session, Customer.id, customer_ids),
             )
         )
     )
     if case_ids:
         facts.entities.extend(
-            session.scalars(select(CollectionCase).where(CollectionCase.id.in_(case_ids)))
+            session.scalars(
+                select(CollectionCase).where(one_of(session, CollectionCase.id, case_ids))
+            )
         )
     if point_ids:
         facts.entities.extend(
-            session.scalars(select(ContactPoint).where(ContactPoint.id.in_(point_ids)))
+            session.scalars(select(ContactPoint).where(one_of(session, ContactPoint.id, point_ids)))
         )
     facts.in_agreement = set(
         session.scalars(
             select(Receivable.customer_id).where(
-                Receivable.tenant_id.in_(tenant_ids),
-                Receivable.customer_id.in_(customer_ids),
+                one_of(session, Receivable.tenant_id, tenant_ids),
+                one_of(session, Receivable.customer_id, customer_ids),
                 Receivable.status == ReceivableStatus.AGREEMENT,
             )
         )
@@ -158,15 +164,15 @@ def load_send_facts(
             OutboxReceivable.outbox_id, Receivable.status, Receivable.balance, Receivable.due_date
         )
         .join(OutboxReceivable, OutboxReceivable.receivable_id == Receivable.id)
-        .where(OutboxReceivable.outbox_id.in_([m.id for m in messages]))
+        .where(one_of(session, OutboxReceivable.outbox_id, [m.id for m in messages]))
     ):
         facts.linked.setdefault(row.outbox_id, []).append(row)
     facts.opted_out = {
         (customer_id, str(channel))
         for customer_id, channel in session.execute(
             select(ChannelOptOut.customer_id, ChannelOptOut.channel).where(
-                ChannelOptOut.tenant_id.in_(tenant_ids),
-                ChannelOptOut.customer_id.in_(customer_ids),
+                one_of(session, ChannelOptOut.tenant_id, tenant_ids),
+                one_of(session, ChannelOptOut.customer_id, customer_ids),
             )
         )
     }
@@ -178,8 +184,8 @@ def load_send_facts(
             OutboxMessage.channel,
             OutboxMessage.sent_at,
         ).where(
-            OutboxMessage.tenant_id.in_(tenant_ids),
-            OutboxMessage.customer_id.in_(customer_ids),
+            one_of(session, OutboxMessage.tenant_id, tenant_ids),
+            one_of(session, OutboxMessage.customer_id, customer_ids),
             OutboxMessage.status.in_(ATTEMPTED),
             OutboxMessage.sent_at >= since,
         )

@@ -628,7 +628,7 @@ class Dispatcher:
                 candidates: list[OutboxMessage] = []
                 customers: set[tuple[uuid.UUID, uuid.UUID]] = set()
                 for message in session.scalars(
-                    select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                    select(OutboxMessage).where(dialect.one_of(session, OutboxMessage.id, ids))
                 ):
                     who = (message.tenant_id, message.customer_id)
                     state = states.get(message.id)

@@ -51,6 +51,7 @@ from adimple.charges.calculator import Quote, quote_with_fallback
 from adimple.charges.indices import IndexBook
 from adimple.charges.offers import DebtBase, build_offers
 from adimple.charges.policy import Policy
+from adimple.db.dialect import one_of
 from adimple.kit.errors import DomainError, NotFound
 from adimple.kit.i18n import short_date
 from adimple.kit.money import ZERO
@@ -1023,8 +1024,8 @@ def open_receivables_for(
     links: dict[uuid.UUID, list[uuid.UUID]] = {}
     for outbox_id, receivable_id in session.execute(
         select(OutboxReceivable.outbox_id, OutboxReceivable.receivable_id).where(
-            OutboxReceivable.tenant_id.in_(tenant_ids),
-            OutboxReceivable.outbox_id.in_([m.id for m in messages]),
+            one_of(session, OutboxReceivable.tenant_id, tenant_ids),
+            one_of(session, OutboxReceivable.outbox_id, [m.id for m in messages]),
         )
     ):
         links.setdefault(outbox_id, []).append(receivable_id)
@@ -1036,7 +1037,11 @@ def open_receivables_for(
         linked = list(
             session.scalars(
                 select(Receivable)
-                .where(Receivable.tenant_id.in_(tenant_ids), Receivable.id.in_(linked_ids), *open_)
+                .where(
+                    one_of(session, Receivable.tenant_id, tenant_ids),
+                    one_of(session, Receivable.id, linked_ids),
+                    *open_,
+                )
                 .order_by(*in_order)
             )
         )
@@ -1046,7 +1051,9 @@ def open_receivables_for(
         for r in session.scalars(
             select(Receivable)
             .where(
-                Receivable.tenant_id.in_(tenant_ids), Receivable.customer_id.in_(unlinked), *open_
+                one_of(session, Receivable.tenant_id, tenant_ids),
+                one_of(session, Receivable.customer_id, unlinked),
+                *open_,
             )
             .order_by(*in_order)
         ):
