@@ -98,12 +98,15 @@ class SendFacts:
     """What the guards read about a set of outbox rows, loaded set-wise: a handful of queries
     per claimed batch instead of nine per message (docs/benchmarks.md "Dispatch").
 
-    The tenants, customers, cases and contact points are held here so they stay in the
-    session's identity map (which is weak): :func:`check_before_send` reads them with
-    ``session.get`` without a query.
+    The tenants, customers, cases and contact points are held here by id (a dict lookup per
+    message instead of ``session.get``'s identity-map walk; holding them also keeps them in the
+    session's weak identity map for the renderer).
     """
 
-    entities: list[object] = field(default_factory=list)
+    tenants: dict[uuid.UUID, Tenant] = field(default_factory=dict)
+    customers: dict[uuid.UUID, Customer] = field(default_factory=dict)
+    cases: dict[uuid.UUID, CollectionCase] = field(default_factory=dict)
+    points: dict[uuid.UUID, ContactPoint] = field(default_factory=dict)
     in_agreement: set[uuid.UUID] = field(default_factory=set)  # customers
     # outbox id → (status, balance, due_date) of the receivables it is about
     linked: dict[uuid.UUID, list[Any]] = field(default_factory=dict)
@@ -129,27 +132,33 @@ def load_send_facts(
     customer_ids = {m.customer_id for m in messages}
     case_ids = {m.case_id for m in messages if m.case_id is not None}
     point_ids = {m.contact_point_id for m in messages if m.contact_point_id is not None}
-    facts.entities.extend(
-        session.scalars(select(Tenant).where(one_of(session, Tenant.id, tenant_ids)))
-    )
-    facts.entities.extend(
-        session.scalars(
+    facts.tenants = {
+        t.id: t
+        for t in session.scalars(select(Tenant).where(one_of(session, Tenant.id, tenant_ids)))
+    }
+    facts.customers = {
+        c.id: c
+        for c in session.scalars(
             select(Customer).where(
                 one_of(session, Customer.tenant_id, tenant_ids),
                 one_of(session, Customer.id, customer_ids),
             )
         )
-    )
+    }
     if case_ids:
-        facts.entities.extend(
-            session.scalars(
+        facts.cases = {
+            c.id: c
+            for c in session.scalars(
                 select(CollectionCase).where(one_of(session, CollectionCase.id, case_ids))
             )
-        )
+        }
     if point_ids:
-        facts.entities.extend(
-            session.scalars(select(ContactPoint).where(one_of(session, ContactPoint.id, point_ids)))
-        )
+        facts.points = {
+            p.id: p
+            for p in session.scalars(
+                select(ContactPoint).where(one_of(session, ContactPoint.id, point_ids))
+            )
+        }
     facts.in_agreement = set(
         session.scalars(
             select(Receivable.customer_id).where(
@@ -210,14 +219,16 @@ def check_before_send(
     """
     if facts is None:
         facts = load_send_facts(session, [message], now=now, policy=policy)
-    tenant = session.get_one(Tenant, message.tenant_id)
+    tenant = facts.tenants.get(message.tenant_id) or session.get_one(Tenant, message.tenant_id)
     if not creditor_identified(creditor_facts(tenant)):
         return _cancel(SuppressionReason.MISSING_CREDITOR_ID)
-    customer = session.get_one(Customer, message.customer_id)
+    customer = facts.customers.get(message.customer_id) or session.get_one(
+        Customer, message.customer_id
+    )
     local_today = now.astimezone(timezone_for_uf(customer.uf)).date()
 
     if message.case_id is not None:
-        case = session.get(CollectionCase, message.case_id)
+        case = facts.cases.get(message.case_id) or session.get(CollectionCase, message.case_id)
         if case is not None and case.status == CaseStatus.PAUSED:
             return _cancel(_PAUSE_REASONS.get(case.pause_reason or "", SuppressionReason.DISPUTED))
         if case is not None and case.status == CaseStatus.CURED:
@@ -250,7 +261,8 @@ def check_before_send(
         return _cancel(SuppressionReason.OPT_OUT)
 
     point = (
-        session.get(ContactPoint, message.contact_point_id)
+        facts.points.get(message.contact_point_id)
+        or session.get(ContactPoint, message.contact_point_id)
         if message.contact_point_id is not None
         else None
     )

@@ -75,6 +75,7 @@ UF_TIMEZONES: dict[str, str] = {
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 
 
+@lru_cache(maxsize=64)  # 27 UFs; asked twice per message sent
 def timezone_for_uf(uf: str | None) -> ZoneInfo:
     return ZoneInfo(UF_TIMEZONES.get((uf or "").upper(), DEFAULT_TIMEZONE))
 
@@ -136,6 +137,7 @@ def add_bank_business_days(day: date, count: int) -> date:
     return current
 
 
+@lru_cache(maxsize=16384)  # a pure function of its arguments, asked per message sent
 def is_local_holiday(day: date, uf: str | None) -> bool:
     """A bank holiday or a holiday of the debtor's state (no contact on either)."""
     return is_bank_holiday(day) or (uf is not None and day in _state_holidays(day.year, uf))

@@ -606,7 +606,6 @@ class Dispatcher:
             open_receivables_for,
             render_outbox_message,
         )
-        from adimple.portfolio.models import Customer
 
         now = self.clock()
         prepared: dict[uuid.UUID, _Prepared] = {}
@@ -654,7 +653,12 @@ class Dispatcher:
                         continue
                     try:
                         outgoing = render_outbox_message(
-                            session, message, now=now, receivables=receivables[message.id]
+                            session,
+                            message,
+                            now=now,
+                            receivables=receivables[message.id],
+                            tenant=facts.tenants.get(message.tenant_id),
+                            customer=facts.customers.get(message.customer_id),
                         )
                     except DomainError:  # NothingToCollect, RenderError…: decided one by one
                         continue
@@ -666,7 +670,7 @@ class Dispatcher:
                         outgoing=outgoing,
                         adapter=adapter,
                         state=states.get(message.id),
-                        uf=session.get_one(Customer, message.customer_id).uf,
+                        uf=facts.customers[message.customer_id].uf,
                     )
                 session.commit()
         except Exception:

@@ -1135,20 +1135,24 @@ def render_outbox_message(
     *,
     now: datetime,
     receivables: list[Receivable] | None = None,
+    tenant: Tenant | None = None,
+    customer: Customer | None = None,
 ) -> OutgoingMessage:
     """The :class:`OutgoingMessage` for an outbox row, as of ``now``.
 
     ``receivables``: the row's open receivables when the caller loaded them for a whole batch
-    (:func:`open_receivables_for`); read here otherwise.
+    (:func:`open_receivables_for`); read here otherwise. ``tenant`` and ``customer``: the row's,
+    when the caller holds them already (the dispatcher's batch facts).
 
     Raises :class:`NothingToCollect` when every receivable it was about is settled (cancel the
     row), :class:`RenderError` when the template or the tenant lacks a legal element.
     """
-    tenant = session.get(Tenant, message.tenant_id)
+    if tenant is None or tenant.id != message.tenant_id:
+        tenant = session.get(Tenant, message.tenant_id)
     if tenant is None:
         raise NotFound("credor não encontrado")
-    # By primary key: the dispatcher loaded the batch's customers already (identity map).
-    customer = session.get(Customer, message.customer_id)
+    if customer is None or customer.id != message.customer_id:
+        customer = session.get(Customer, message.customer_id)
     if customer is None or customer.tenant_id != message.tenant_id:
         raise NotFound("devedor não encontrado")
     channel = Channel(message.channel)
