@@ -57,3 +57,56 @@ def test_upgrade_matches_models_and_downgrades(fresh_engine: Engine) -> None:
     assert set(inspect(fresh_engine).get_table_names()) <= {"alembic_version"}
     upgrade(fresh_engine)
     assert "receivable" in inspect(fresh_engine).get_table_names()
+
+
+def _outbox_indexes(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'outbox_message'"
+        else:
+            query = (
+                "SELECT name, coalesce(sql, '') FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = 'outbox_message'"
+            )
+        return {name: definition for name, definition in conn.exec_driver_sql(query).all()}
+
+
+def test_outbox_claim_and_provider_indexes_are_partial(fresh_engine: Engine) -> None:
+    """0011: the claim index holds only claimable rows on PostgreSQL (SQLite cannot prove
+    ``status = 'queued'`` implies the IN list, so it keeps the whole index), the provider index
+    only rows with a provider id (both); a downgrade restores the full indexes."""
+    upgrade(fresh_engine)
+    indexes = _outbox_indexes(fresh_engine)
+    postgres = fresh_engine.dialect.name == "postgresql"
+    claim, provider = (
+        indexes["ix_outbox_message_claim"],
+        indexes["ix_outbox_message_provider_message"],
+    )
+    assert "provider_message_id IS NOT NULL" in provider
+    if postgres:
+        assert "WHERE" in claim and "'queued'" in claim and "'sending'" in claim
+        # The claim names its status as a literal: even a generic plan of the prepared
+        # statement (parameters unknown) can prove the index's predicate and use it.
+        with fresh_engine.connect() as conn:
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            conn.exec_driver_sql(
+                "PREPARE claim_queued(timestamptz, int) AS SELECT id FROM outbox_message "
+                "WHERE status = 'queued' AND next_attempt_at <= $1 "
+                "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+            )
+            plan = "\n".join(
+                row[0] for row in conn.exec_driver_sql("EXPLAIN EXECUTE claim_queued(now(), 100)")
+            )
+            assert "ix_outbox_message_claim" in plan
+    else:
+        assert "WHERE" not in claim.upper()
+    cfg = alembic_config()
+    with fresh_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010_portal")
+    indexes = _outbox_indexes(fresh_engine)
+    assert "WHERE" not in indexes["ix_outbox_message_claim"].upper()
+    assert "WHERE" not in indexes["ix_outbox_message_provider_message"].upper()
+    upgrade(fresh_engine)
+    assert "IS NOT NULL" in _outbox_indexes(fresh_engine)["ix_outbox_message_provider_message"]

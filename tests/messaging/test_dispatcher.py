@@ -184,6 +184,48 @@ class TestHappyPath:
         dispatcher.process(message.id)
         assert row(session, message).status == OutboxStatus.DELIVERED
 
+    def test_the_claim_names_the_status_as_a_literal(
+        self,
+        session: Session,
+        session_maker: sessionmaker[Session],
+        tenant: Tenant,
+        clock: Clock,
+    ) -> None:
+        """The claim index is partial on PostgreSQL (``status IN ('queued', 'sending')``): a
+        generic plan can use it only if the status is in the SQL text, not a parameter
+        (tests/db/test_migrations.py plans it)."""
+        from sqlalchemy import event
+
+        from adimple.messaging.dispatcher import claim_due
+
+        message = queue_message(session, tenant, channel=Channel.SMS)
+        session.commit()
+        seen: list[str] = []
+
+        def remember(*args: Any) -> None:
+            seen.append(args[2])
+
+        with session_maker() as other:
+            connection = other.connection()
+            event.listen(connection, "before_cursor_execute", remember)
+            try:
+                claim = claim_due(
+                    other,
+                    worker_id="test-worker",
+                    now=clock(),
+                    limit=10,
+                    lease=timedelta(seconds=120),
+                    max_attempts=8,
+                    tenant_id=tenant.id,
+                )
+            finally:
+                event.remove(connection, "before_cursor_execute", remember)
+            other.commit()
+        assert claim.ids == [message.id]
+        selects = [sql for sql in seen if sql.lstrip().upper().startswith("SELECT")]
+        assert any("outbox_message.status = 'sending'" in sql for sql in selects)
+        assert any("outbox_message.status = 'queued'" in sql for sql in selects)
+
 
 class TestRetries:
     def test_transient_failures_back_off_then_send(
@@ -615,6 +657,50 @@ class TestBatches:
             return prepared
 
         dispatcher._prepare_batch = prepare_then_pay  # type: ignore[method-assign]
+        drain(dispatcher)
+        assert [row(session, m).status for m in messages] == [
+            OutboxStatus.SENT,
+            OutboxStatus.SENT,
+            OutboxStatus.CANCELLED,
+        ]
+        assert row(session, messages[2]).cancel_reason == "paid"
+        assert len(http.requests) == 2
+
+    def test_a_payment_while_the_batch_is_prepared_stops_its_message(
+        self,
+        session: Session,
+        session_maker: sessionmaker[Session],
+        tenant: Tenant,
+        clock: Clock,
+        http: HttpProvider,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The batch's fingerprints are read before its facts (and no row is locked): a
+        payment landing after the facts were read, in the middle of the preparation, still
+        makes the send-time look differ, and the row is decided again alone."""
+        from adimple.messaging import render
+        from adimple.messaging.models import OutboxReceivable
+        from adimple.portfolio.models import Receivable
+
+        http_sms(session, tenant, http)
+        messages = [queue_message(session, tenant, channel=Channel.SMS) for _ in range(3)]
+        receivable = session.scalar(
+            select(Receivable)
+            .join(OutboxReceivable, OutboxReceivable.receivable_id == Receivable.id)
+            .where(OutboxReceivable.outbox_id == messages[2].id)
+        )
+        assert receivable is not None
+        session.commit()
+        load = render.open_receivables_for
+
+        def load_then_pay(*args: Any, **kwargs: Any) -> Any:
+            found = load(*args, **kwargs)  # the facts and the debts are read: then it is paid
+            pay(session, receivable, OPEN_HOURS.date())
+            session.commit()
+            return found
+
+        monkeypatch.setattr(render, "open_receivables_for", load_then_pay)
+        dispatcher = make_dispatcher(session_maker, tenant, clock)
         drain(dispatcher)
         assert [row(session, m).status for m in messages] == [
             OutboxStatus.SENT,
