@@ -81,6 +81,9 @@ LEASE_MARGIN_SECONDS = 5.0
 # ahead, or a stalled worker) and multiplied duplicates in the fault test.
 RECHECK_EVERY = 1
 RECHECK_SECONDS = 0.5
+# Expired leases are looked for at most this often (and whenever the queue runs short; see
+# claim_due), at most a quarter of the lease apart: a dead worker's rows wait this much longer.
+RECOVERY_SECONDS = 5.0
 SUBJECT_LENGTH = 300  # outbox_message.subject is VARCHAR(300)
 ERROR_LENGTH = 2000
 
@@ -154,6 +157,7 @@ def claim_due(
     lease: timedelta,
     max_attempts: int,
     tenant_id: uuid.UUID | None = None,
+    recover: bool = True,
 ) -> Claim:
     """Takes up to ``limit`` due rows for ``worker_id`` (the caller commits).
 
@@ -163,44 +167,55 @@ def claim_due(
     Then ``queued`` rows in due order (the ``(status, next_attempt_at)`` index serves it).
     PostgreSQL locks with ``FOR UPDATE SKIP LOCKED``; SQLite is inside ``BEGIN IMMEDIATE``.
     ``tenant_id`` limits the claim to one tenant (a worker dedicated to a large creditor).
+
+    ``recover=False`` looks for expired leases only when the queued rows do not fill the
+    claim: the dispatcher recovers every ``RECOVERY_SECONDS`` and whenever the queue runs
+    short, not on every batch. That look walks every ``sending`` entry of the claim index,
+    and while any transaction on the server holds an old snapshot PostgreSQL cannot drop the
+    entries of rows sent since — it grew with the run (11 ms per claim after 30,000 sends).
     """
     conn = session.connection()
     lease_until = now + lease
     scope = [OutboxMessage.tenant_id == tenant_id] if tenant_id is not None else []
-    expired_rows = session.execute(
-        dialect.lock_for_claim(
-            conn,
-            select(OutboxMessage.id, OutboxMessage.attempts)
-            .where(
-                _status_is(OutboxStatus.SENDING),
-                OutboxMessage.lease_until < now,
-                *scope,
+
+    def take_over(room: int) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+        expired_rows = session.execute(
+            dialect.lock_for_claim(
+                conn,
+                select(OutboxMessage.id, OutboxMessage.attempts)
+                .where(
+                    _status_is(OutboxStatus.SENDING),
+                    OutboxMessage.lease_until < now,
+                    *scope,
+                )
+                .order_by(OutboxMessage.next_attempt_at)
+                .limit(room),
             )
-            .order_by(OutboxMessage.next_attempt_at)
-            .limit(limit),
-        )
-    ).all()
-    given_up = [row.id for row in expired_rows if row.attempts + 1 >= max_attempts]
-    recovered = [row.id for row in expired_rows if row.attempts + 1 < max_attempts]
-    if expired_rows:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_([row.id for row in expired_rows]))
-            .values(
-                attempts=OutboxMessage.attempts + 1,
-                last_error="lease expired: the worker stopped before recording a result",
-                updated_at=now,
+        ).all()
+        given_up = [row.id for row in expired_rows if row.attempts + 1 >= max_attempts]
+        recovered = [row.id for row in expired_rows if row.attempts + 1 < max_attempts]
+        if expired_rows:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([row.id for row in expired_rows]))
+                .values(
+                    attempts=OutboxMessage.attempts + 1,
+                    last_error="lease expired: the worker stopped before recording a result",
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        )
-    if given_up:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(given_up))
-            .values(status=OutboxStatus.FAILED, lease_until=None, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    room = limit - len(expired_rows)
+        if given_up:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(given_up))
+                .values(status=OutboxStatus.FAILED, lease_until=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        return recovered, given_up
+
+    recovered, given_up = take_over(limit) if recover else ([], [])
+    room = limit - len(recovered) - len(given_up)
     queued: list[uuid.UUID] = []
     if room > 0:
         queued = list(
@@ -218,6 +233,9 @@ def claim_due(
                 )
             )
         )
+    if not recover and len(queued) < room:
+        # The queue ran short: a dead worker's rows are never left behind a drained queue.
+        recovered, given_up = take_over(room - len(queued))
     ids = recovered + queued
     if ids:
         session.execute(
@@ -451,6 +469,7 @@ class Dispatcher:
             and bind.dialect.driver == "psycopg"
             else None
         )
+        self._next_recovery = 0.0  # monotonic time of the next look for expired leases
         # PostgreSQL: the next row's fingerprint, read with the previous row's result.
         self._prechecked: tuple[uuid.UUID, tuple[Any, ...] | None, float] | None = None
 
@@ -478,6 +497,7 @@ class Dispatcher:
     def run_batch(self) -> int:
         """Claims one batch and works through it; returns how many rows were claimed
         (0 means nothing is due). On a stop request the rows not yet sent are released."""
+        recover = time.monotonic() >= self._next_recovery
         with self.sessions() as session:
             claim = claim_due(
                 session,
@@ -487,8 +507,13 @@ class Dispatcher:
                 lease=self.lease,
                 max_attempts=self.config.max_attempts,
                 tenant_id=self.config.tenant_id,
+                recover=recover,
             )
             session.commit()
+        if recover:
+            self._next_recovery = time.monotonic() + min(
+                RECOVERY_SECONDS, self.config.lease_seconds / 4
+            )
         self.stats.claimed += len(claim.ids)
         self.stats.failed += claim.given_up
         remaining = deque(claim.ids)
