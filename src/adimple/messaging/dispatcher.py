@@ -1056,16 +1056,28 @@ class _RawStatement:
 
 
 def _compile_for_postgresql(statement: Any) -> _RawStatement:
+    """Compiled once; the statement's constants (statuses, NULL, 1) are written into the SQL
+    as literals — psycopg would adapt each again on every execution, about half of the
+    parameters of the per-message statement — and only the named parameters stay bound."""
     from enum import Enum
 
     from sqlalchemy.dialects import postgresql
 
-    compiled = statement.compile(dialect=postgresql.psycopg.dialect())
-    defaults = {
-        name: value.value if isinstance(value, Enum) else value
-        for name, value in compiled.params.items()
-    }
-    return _RawStatement(str(compiled), defaults)
+    dialect = postgresql.psycopg.dialect()
+    compiled = statement.compile(dialect=dialect)
+    sql = str(compiled)
+    defaults: dict[str, Any] = {}
+    for name, value in compiled.params.items():
+        bind = compiled.binds[name]
+        if isinstance(value, Enum):
+            value = value.value
+        render = bind.type.literal_processor(dialect) if not bind.required else None
+        placeholder = f"%({name})s"
+        if render is not None and sql.count(placeholder) >= 1:
+            sql = sql.replace(placeholder, "NULL" if value is None else render(value))
+        else:
+            defaults[name] = value
+    return _RawStatement(sql, defaults)
 
 
 @lru_cache(maxsize=1)
@@ -1106,6 +1118,7 @@ class _PgSendPath:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._raw: Any = None
+        self._cursor: Any = None
 
     def batch_states(
         self, session: Session, ids: list[uuid.UUID]
@@ -1134,10 +1147,12 @@ class _PgSendPath:
                 raw.invalidate()
                 raise
             self._raw = raw
+            # One cursor for the connection's life (a cursor per message was measurable).
+            self._cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            with self._raw.driver_connection.cursor() as cursor:
-                cursor.execute(combined.sql, combined.params(values), prepare=True)
-                row = cursor.fetchone()
+            cursor = self._cursor
+            cursor.execute(combined.sql, combined.params(values), prepare=True)
+            row = cursor.fetchone()
         except BaseException:
             self.discard()
             raise
@@ -1146,15 +1161,17 @@ class _PgSendPath:
         return int(row[0]), state
 
     def discard(self) -> None:
-        raw, self._raw = self._raw, None
+        raw, self._raw, self._cursor = self._raw, None, None
         if raw is not None:
             raw.invalidate()
 
     def close(self) -> None:
-        raw, self._raw = self._raw, None
+        raw, cursor, self._raw, self._cursor = self._raw, self._cursor, None, None
         if raw is None:
             return
         try:
+            if cursor is not None:
+                cursor.close()
             raw.driver_connection.autocommit = False  # as the pool hands connections out
             raw.close()
         except Exception:

@@ -464,13 +464,16 @@ def build_context(
     recipient_address: str | None = None,
     base_url: str | None = None,
     portal_link: str | None = None,
+    creditor: _Creditor | None = None,
 ) -> tuple[dict[str, Any], Facts]:
     """The template variables (pt-BR names, documented in docs/messaging.md) and the facts.
 
     ``portal_link`` is the message's own signed, single-use link (web/portal/links.py); previews
-    and samples get the creditor's portal landing page instead.
+    and samples get the creditor's portal landing page instead. ``creditor``: the tenant's
+    :func:`creditor_of` when the caller has it already.
     """
-    creditor = creditor_of(tenant, base_url)
+    if creditor is None:
+        creditor = creditor_of(tenant, base_url)
     portal = portal_link or creditor.landing
     opt_url = optout_url(tenant.id, customer_id, channel, base_url=base_url)
     if channel is Channel.SMS:
@@ -1130,7 +1133,7 @@ def _render_for(
     issue_payment: bool,
     link_seed: uuid.UUID | None = None,
 ) -> tuple[Rendered, TemplateSpec]:
-    creditor_of(tenant)  # CDC art. 42-A before anything else
+    creditor = creditor_of(tenant)  # CDC art. 42-A before anything else
     try:
         spec = _template(session, tenant_id=tenant.id, name=template_name, channel=channel)
     except NotFound as exc:
@@ -1150,6 +1153,7 @@ def _render_for(
     ids = [r.id for r in receivables]
     context, facts = build_context(
         tenant,
+        creditor=creditor,
         customer_id=customer.id,
         customer_name=customer.name,
         channel=channel,
