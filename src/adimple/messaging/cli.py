@@ -83,6 +83,7 @@ def worker_command(
         parse_rate_limits,
         process_clock,
         run_worker,
+        settle_process,
     )
 
     logging.basicConfig(
@@ -134,9 +135,11 @@ def worker_command(
         if verbose:
             logging.getLogger(__name__).info("%s", stats.as_dict())
 
+    engine = make_worker_engine()
+    settle_process()
     try:
         result = run_worker(
-            make_worker_engine(),
+            engine,
             config=config,
             concurrency=concurrency or settings.concurrency,
             once=once,

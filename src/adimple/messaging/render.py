@@ -950,6 +950,11 @@ def _billing_function() -> Callable[..., Any] | None:
     return function
 
 
+def preload() -> None:
+    """Imports now what the first message would (the billing service: ~0.4 s)."""
+    _billing_function()
+
+
 MAX_PAYMENT_BLOCKS = 6  # a letter or e-mail lists at most this many títulos' codes
 UNBILLED_TENANTS = "adimple.unbilled_tenants"  # session.info key: a set, for one batch
 

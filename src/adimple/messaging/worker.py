@@ -112,6 +112,26 @@ def seconds_since_process_start() -> float:
         return 0.0
 
 
+def settle_process() -> None:
+    """For a worker *process* (``adimple worker``), once its start-up is done: imports what
+    the sending loop would import on its first batch, then freezes every object alive so far
+    out of the cyclic garbage collector's reach and makes its young-generation collections
+    rarer. A sending loop allocates much and keeps little; the collector kept walking the
+    tens of thousands of start-up objects (modules, SQLAlchemy's mappings) — about 7 % of a
+    worker's CPU (docs/benchmarks.md "Dispatch", session 5). Not for a process that does
+    other work too (tests, ``adimple run``): it changes the whole process."""
+    import gc
+
+    from adimple.compliance import service as _compliance  # noqa: F401
+    from adimple.messaging import channels as _channels  # noqa: F401
+    from adimple.messaging import render
+
+    render.preload()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
+
+
 @dataclass
 class WorkerResult:
     worker_id: str
