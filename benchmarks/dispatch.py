@@ -1,7 +1,7 @@
 """Benchmark: the dispatcher sending N queued messages to a local sink with real workers.
 
     python benchmarks/dispatch.py --messages 100000 --channel email|http \
-        [--workers 2] [--concurrency 1] [--db postgresql|sqlite]
+        [--workers 2] [--concurrency 1] [--db postgresql|sqlite] [--db-name NAME]
 
 Builds one creditor with N debtors, each with an overdue receivable and one queued message
 (e-mail, or SMS through the generic HTTP provider) — not timed. Starts the sink in a process of
