@@ -72,7 +72,7 @@ def _outbox_indexes(engine: Engine) -> dict[str, str]:
 
 
 def test_outbox_claim_and_provider_indexes_are_partial(fresh_engine: Engine) -> None:
-    """0012: the claim index holds only claimable rows on PostgreSQL (SQLite cannot prove
+    """0013: the claim index holds only claimable rows on PostgreSQL (SQLite cannot prove
     ``status = 'queued'`` implies the IN list, so it keeps the whole index), the provider index
     only rows with a provider id (both); a downgrade restores the full indexes."""
     upgrade(fresh_engine)
@@ -104,7 +104,7 @@ def test_outbox_claim_and_provider_indexes_are_partial(fresh_engine: Engine) -> 
     cfg = alembic_config()
     with fresh_engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0011_receivable_last_paid")
+        command.downgrade(cfg, "0012_receivable_due_customer")
     indexes = _outbox_indexes(fresh_engine)
     assert "WHERE" not in indexes["ix_outbox_message_claim"].upper()
     assert "WHERE" not in indexes["ix_outbox_message_provider_message"].upper()

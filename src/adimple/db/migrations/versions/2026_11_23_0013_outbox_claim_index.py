@@ -4,8 +4,8 @@ The claim index holds only claimable rows (``queued``, ``sending``) on PostgreSQ
 provider index only rows with a provider id (both databases): recording a send, or claiming
 a row, then writes one index entry less each (docs/benchmarks.md "Dispatch", session 5).
 
-Revision ID: 0012_outbox_claim_index
-Revises: 0011_receivable_last_paid
+Revision ID: 0013_outbox_claim_index
+Revises: 0012_receivable_due_customer
 Create Date: 2026-11-23 02:10:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_outbox_claim_index"
-down_revision: str | None = "0011_receivable_last_paid"
+revision: str = "0013_outbox_claim_index"
+down_revision: str | None = "0012_receivable_due_customer"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
