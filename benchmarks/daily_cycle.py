@@ -249,6 +249,7 @@ def main() -> None:
             # build, the first run nor a migration's backfill leaves behind on their own.
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("VACUUM (ANALYZE)")
+                conn.execute("CHECKPOINT")  # not the timed run's job to flush the setup's writes
         with engine.connect() as conn:  # warm the caches the way a daily job finds them
             conn.execute(text("SELECT count(*) FROM receivable")).scalar_one()
         load = os.getloadavg()[0]
