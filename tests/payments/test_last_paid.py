@@ -8,21 +8,14 @@ engine still reads the payments, and the equivalence property compares the two).
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
-import psycopg
-import pytest
 from recon_helpers import customer, no_charges_policy, receivable
 from sqlalchemy import Engine, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from adimple.db.engine import make_engine
 from adimple.db.migrate import upgrade
 from adimple.payments.settlement import apply_payment
 from adimple.portfolio import service as portfolio
@@ -32,9 +25,6 @@ from adimple.portfolio.schemas import PaymentCreate
 from adimple.tenancy.models import Tenant
 
 DUE = date(2026, 10, 1)
-POSTGRES_URL = os.environ.get(
-    "ADIMPLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def _last_paid(session: Session, item: Receivable) -> date | None:
@@ -124,33 +114,15 @@ def test_a_payment_moved_to_another_titulo(session: Session, tenant: Tenant) -> 
     assert _last_paid(session, right) == date(2026, 10, 7)
 
 
-@pytest.fixture
-def fresh(db_url: str, tmp_path: Path) -> Iterator[Engine]:
-    if db_url.startswith("sqlite"):
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        engine.dispose()
-        return
-    name = f"adimple_lp_{uuid.uuid4().hex[:8]}"
-    admin = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
-    yield engine
-    engine.dispose()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def test_the_migration_fills_it_from_existing_payments(fresh: Engine) -> None:
-    upgrade(fresh, "0010_portal")
+def test_the_migration_fills_it_from_existing_payments(fresh_engine: Engine) -> None:
+    upgrade(fresh_engine, "0010_portal")
 
     def new_id() -> str:
         value = uuid.uuid4()
-        return str(value) if fresh.dialect.name == "postgresql" else value.hex
+        return str(value) if fresh_engine.dialect.name == "postgresql" else value.hex
 
     tenant, owner, paid, unpaid = new_id(), new_id(), new_id(), new_id()
-    with fresh.begin() as conn:
+    with fresh_engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO tenant (id, slug, legal_name, document, address, city, uf, timezone, "
@@ -195,8 +167,8 @@ def test_the_migration_fills_it_from_existing_payments(fresh: Engine) -> None:
                     "on": paid_on,
                 },
             )
-    upgrade(fresh)
-    with fresh.connect() as conn:
+    upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
         found = dict(conn.execute(text("SELECT external_id, last_paid_on FROM receivable")).all())
     assert {k: str(v) if v is not None else None for k, v in found.items()} == {
         "T1": "2026-02-09",

@@ -3,40 +3,11 @@ in payment order, capped by the receivable's amount; the excess becomes a pendin
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
-import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
-from adimple.db.engine import make_engine
 from adimple.db.migrate import upgrade
-
-POSTGRES_URL = os.environ.get(
-    "ADIMPLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
-@pytest.fixture
-def fresh(db_url: str, tmp_path: Path) -> Iterator[Engine]:
-    if db_url.startswith("sqlite"):
-        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        engine.dispose()
-        return
-    name = f"adimple_rec_{uuid.uuid4().hex[:8]}"
-    admin = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
-    yield engine
-    engine.dispose()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _id(engine: Engine) -> str:
@@ -44,10 +15,10 @@ def _id(engine: Engine) -> str:
     return str(value) if engine.dialect.name == "postgresql" else value.hex
 
 
-def test_existing_payments_are_allocated(fresh: Engine) -> None:
-    upgrade(fresh, "0003_cadence")
-    tenant, customer, receivable = _id(fresh), _id(fresh), _id(fresh)
-    with fresh.begin() as conn:
+def test_existing_payments_are_allocated(fresh_engine: Engine) -> None:
+    upgrade(fresh_engine, "0003_cadence")
+    tenant, customer, receivable = _id(fresh_engine), _id(fresh_engine), _id(fresh_engine)
+    with fresh_engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO tenant (id, slug, legal_name, document, address, city, uf, timezone, "
@@ -82,11 +53,11 @@ def test_existing_payments_are_allocated(fresh: Engine) -> None:
                     "updated_at) VALUES (:id, :t, :e, :r, :c, 'import', :g, 0, :g, :p, '{}', "
                     "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 ),
-                {"id": _id(fresh), "t": tenant, "e": external_id, "r": receivable,
+                {"id": _id(fresh_engine), "t": tenant, "e": external_id, "r": receivable,
                  "c": customer, "g": cents, "p": paid_on},
             )  # fmt: skip
-    upgrade(fresh)
-    with fresh.connect() as conn:
+    upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT external_id, principal_cents, overpaid_cents, charges_cents, "
