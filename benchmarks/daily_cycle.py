@@ -116,6 +116,10 @@ def build(engine, customers: int, receivables: int, day: date) -> str:  # type: 
     owner = cid(f"1 + {h('n', 11, customers)}")
     due_day = h("n", 12, span)
     paid_day = f"{due_day} + {h('n', 15, 12)}"
+    # The mobile number's last 8 digits. PostgreSQL's substr does not count from the end: the
+    # SQLite form gave every PostgreSQL customer the same invalid number '+55119' until
+    # session 5 (so SMS and WhatsApp were suppressed there, and the day had fewer contacts).
+    last8 = "lpad(CAST(n AS TEXT), 8, '0')" if pg else "substr('00000000' || n, -8, 8)"
     statements = [
         f"INSERT INTO customer (id, tenant_id, external_id, document, document_kind, name, uf, "
         f"tags, consumer, deceased, disputed, superendividamento, do_not_contact, created_at, "
@@ -129,7 +133,7 @@ def build(engine, customers: int, receivables: int, day: date) -> str:  # type: 
         f"WHERE {h('n', 8, 10)} <> 0",
         f"INSERT INTO contact_point (id, tenant_id, customer_id, kind, value, owner, verified, "
         f"preferred, created_at, updated_at) SELECT {rid('n', 'p')}, {tid}, {cid('n')}, 'phone', "
-        f"'+55119' || substr('00000000' || n, -8, 8), CASE WHEN {h('n', 9, 40)} = 0 THEN "
+        f"'+55119' || {last8}, CASE WHEN {h('n', 9, 40)} = 0 THEN "
         f"'third_party' ELSE 'debtor' END, false, false, {now}, {now} FROM {seq(customers)} "
         f"WHERE {h('n', 10, 10)} < 7",
         f"INSERT INTO contact_point (id, tenant_id, customer_id, kind, value, owner, verified, "
