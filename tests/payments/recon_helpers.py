@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from adimple.cadence.models import (
@@ -283,3 +283,33 @@ def cnab400(bank: str, movements: list[Movement]) -> bytes:
         )
     )
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+
+
+# --- rows written in SQL, for migration tests (the models may be ahead of the schema) ---------
+
+
+def raw_id(engine: Engine) -> str:
+    """A new id as the database stores it (SQLite keeps UUIDs as 32 hex digits)."""
+    value = uuid.uuid4()
+    return str(value) if engine.dialect.name == "postgresql" else value.hex
+
+
+def raw_tenant_and_customer(conn: Connection, tenant: str, customer: str) -> None:
+    """One tenant and one customer, inserted with the columns every migration has had."""
+    conn.execute(
+        text(
+            "INSERT INTO tenant (id, slug, legal_name, document, address, city, uf, timezone, "
+            "created_at, updated_at) VALUES (:id, 'm', 'M Ltda', '11222333000181', 'Rua A', "
+            "'São Paulo', 'SP', 'America/Sao_Paulo', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ),
+        {"id": tenant},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO customer (id, tenant_id, external_id, document, document_kind, name, "
+            "tags, consumer, deceased, disputed, superendividamento, do_not_contact, "
+            "created_at, updated_at) VALUES (:id, :t, 'C1', '52998224725', 'cpf', 'Maria', "
+            "'[]', false, false, false, false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ),
+        {"id": customer, "t": tenant},
+    )

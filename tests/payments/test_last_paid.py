@@ -8,11 +8,10 @@ engine still reads the payments, and the equivalence property compares the two).
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from decimal import Decimal
 
-from recon_helpers import customer, no_charges_policy, receivable
+from recon_helpers import customer, no_charges_policy, raw_id, raw_tenant_and_customer, receivable
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
@@ -118,28 +117,11 @@ def test_the_migration_fills_it_from_existing_payments(fresh_engine: Engine) -> 
     upgrade(fresh_engine, "0010_portal")
 
     def new_id() -> str:
-        value = uuid.uuid4()
-        return str(value) if fresh_engine.dialect.name == "postgresql" else value.hex
+        return raw_id(fresh_engine)
 
     tenant, owner, paid, unpaid = new_id(), new_id(), new_id(), new_id()
     with fresh_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO tenant (id, slug, legal_name, document, address, city, uf, timezone, "
-                "created_at, updated_at) VALUES (:id, 'm', 'M Ltda', '11222333000181', 'Rua A', "
-                "'São Paulo', 'SP', 'America/Sao_Paulo', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            ),
-            {"id": tenant},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO customer (id, tenant_id, external_id, document, document_kind, name, "
-                "tags, consumer, deceased, disputed, superendividamento, do_not_contact, "
-                "created_at, updated_at) VALUES (:id, :t, 'C1', '52998224725', 'cpf', 'Maria', "
-                "'[]', false, false, false, false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            ),
-            {"id": owner, "t": tenant},
-        )
+        raw_tenant_and_customer(conn, tenant, owner)
         for rid, external_id in ((paid, "T1"), (unpaid, "T2")):
             conn.execute(
                 text(

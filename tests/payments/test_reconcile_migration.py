@@ -3,39 +3,17 @@ in payment order, capped by the receivable's amount; the excess becomes a pendin
 
 from __future__ import annotations
 
-import uuid
-
+from recon_helpers import raw_id, raw_tenant_and_customer
 from sqlalchemy import Engine, text
 
 from adimple.db.migrate import upgrade
 
 
-def _id(engine: Engine) -> str:
-    value = uuid.uuid4()
-    return str(value) if engine.dialect.name == "postgresql" else value.hex
-
-
 def test_existing_payments_are_allocated(fresh_engine: Engine) -> None:
     upgrade(fresh_engine, "0003_cadence")
-    tenant, customer, receivable = _id(fresh_engine), _id(fresh_engine), _id(fresh_engine)
+    tenant, customer, receivable = raw_id(fresh_engine), raw_id(fresh_engine), raw_id(fresh_engine)
     with fresh_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO tenant (id, slug, legal_name, document, address, city, uf, timezone, "
-                "created_at, updated_at) VALUES (:id, 'm', 'M Ltda', '11222333000181', 'Rua A', "
-                "'São Paulo', 'SP', 'America/Sao_Paulo', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            ),
-            {"id": tenant},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO customer (id, tenant_id, external_id, document, document_kind, name, "
-                "tags, consumer, deceased, disputed, superendividamento, do_not_contact, "
-                "created_at, updated_at) VALUES (:id, :t, 'C1', '52998224725', 'cpf', 'Maria', "
-                "'[]', false, false, false, false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            ),
-            {"id": customer, "t": tenant},
-        )
+        raw_tenant_and_customer(conn, tenant, customer)
         conn.execute(
             text(
                 "INSERT INTO receivable (id, tenant_id, customer_id, external_id, issue_date, "
@@ -53,7 +31,7 @@ def test_existing_payments_are_allocated(fresh_engine: Engine) -> None:
                     "updated_at) VALUES (:id, :t, :e, :r, :c, 'import', :g, 0, :g, :p, '{}', "
                     "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 ),
-                {"id": _id(fresh_engine), "t": tenant, "e": external_id, "r": receivable,
+                {"id": raw_id(fresh_engine), "t": tenant, "e": external_id, "r": receivable,
                  "c": customer, "g": cents, "p": paid_on},
             )  # fmt: skip
     upgrade(fresh_engine)
