@@ -18,9 +18,9 @@ from adimple.audit.models import AuditEvent
 from adimple.cadence.models import ContactSuppression, SuppressionReason
 from adimple.messaging.channels.models import ChannelConfig, ProviderKind
 from adimple.messaging.dispatcher import DispatchConfig, Dispatcher
-from adimple.messaging.models import OutboxMessage, OutboxStatus
+from adimple.messaging.models import OutboxMessage, OutboxReceivable, OutboxStatus
 from adimple.messaging.testing import HttpProvider, running_http_provider, running_smtp_server
-from adimple.portfolio.models import Channel, ChannelOptOut, ContactPoint
+from adimple.portfolio.models import Channel, ChannelOptOut, ContactPoint, Receivable
 from adimple.tenancy.models import Tenant
 from builders import pay
 
@@ -463,9 +463,6 @@ class TestGuardsAtSendTime:
         clock: Clock,
         http: HttpProvider,
     ) -> None:
-        from adimple.messaging.models import OutboxReceivable
-        from adimple.portfolio.models import Receivable
-
         http_sms(session, tenant, http)
         message = queue_message(session, tenant, channel=Channel.SMS)
         receivable = session.scalar(
@@ -623,6 +620,34 @@ class TestClaims:
         assert len(http.requests) == 1
 
 
+def _three_sms_and_the_lasts_debt(
+    session: Session, tenant: Tenant, http: HttpProvider
+) -> tuple[list[Any], Any]:
+    """Three queued SMS (committed) and the título the third one is about."""
+    http_sms(session, tenant, http)
+    messages = [queue_message(session, tenant, channel=Channel.SMS) for _ in range(3)]
+    receivable = session.scalar(
+        select(Receivable)
+        .join(OutboxReceivable, OutboxReceivable.receivable_id == Receivable.id)
+        .where(OutboxReceivable.outbox_id == messages[2].id)
+    )
+    assert receivable is not None
+    session.commit()
+    return messages, receivable
+
+
+def _assert_only_the_last_was_stopped(
+    session: Session, messages: list[Any], http: HttpProvider
+) -> None:
+    assert [row(session, m).status for m in messages] == [
+        OutboxStatus.SENT,
+        OutboxStatus.SENT,
+        OutboxStatus.CANCELLED,
+    ]
+    assert row(session, messages[2]).cancel_reason == "paid"
+    assert len(http.requests) == 2
+
+
 class TestBatches:
     """Guards and rendering run per claimed batch; the decisions stay those of one row."""
 
@@ -634,18 +659,7 @@ class TestBatches:
         clock: Clock,
         http: HttpProvider,
     ) -> None:
-        from adimple.messaging.models import OutboxReceivable
-        from adimple.portfolio.models import Receivable
-
-        http_sms(session, tenant, http)
-        messages = [queue_message(session, tenant, channel=Channel.SMS) for _ in range(3)]
-        receivable = session.scalar(
-            select(Receivable)
-            .join(OutboxReceivable, OutboxReceivable.receivable_id == Receivable.id)
-            .where(OutboxReceivable.outbox_id == messages[2].id)
-        )
-        assert receivable is not None
-        session.commit()
+        messages, receivable = _three_sms_and_the_lasts_debt(session, tenant, http)
         dispatcher = make_dispatcher(session_maker, tenant, clock)
         prepare_batch = dispatcher._prepare_batch
 
@@ -658,13 +672,7 @@ class TestBatches:
 
         dispatcher._prepare_batch = prepare_then_pay  # type: ignore[method-assign]
         drain(dispatcher)
-        assert [row(session, m).status for m in messages] == [
-            OutboxStatus.SENT,
-            OutboxStatus.SENT,
-            OutboxStatus.CANCELLED,
-        ]
-        assert row(session, messages[2]).cancel_reason == "paid"
-        assert len(http.requests) == 2
+        _assert_only_the_last_was_stopped(session, messages, http)
 
     def test_a_payment_while_the_batch_is_prepared_stops_its_message(
         self,
@@ -679,18 +687,8 @@ class TestBatches:
         payment landing after the facts were read, in the middle of the preparation, still
         makes the send-time look differ, and the row is decided again alone."""
         from adimple.messaging import render
-        from adimple.messaging.models import OutboxReceivable
-        from adimple.portfolio.models import Receivable
 
-        http_sms(session, tenant, http)
-        messages = [queue_message(session, tenant, channel=Channel.SMS) for _ in range(3)]
-        receivable = session.scalar(
-            select(Receivable)
-            .join(OutboxReceivable, OutboxReceivable.receivable_id == Receivable.id)
-            .where(OutboxReceivable.outbox_id == messages[2].id)
-        )
-        assert receivable is not None
-        session.commit()
+        messages, receivable = _three_sms_and_the_lasts_debt(session, tenant, http)
         load = render.open_receivables_for
 
         def load_then_pay(*args: Any, **kwargs: Any) -> Any:
@@ -702,13 +700,7 @@ class TestBatches:
         monkeypatch.setattr(render, "open_receivables_for", load_then_pay)
         dispatcher = make_dispatcher(session_maker, tenant, clock)
         drain(dispatcher)
-        assert [row(session, m).status for m in messages] == [
-            OutboxStatus.SENT,
-            OutboxStatus.SENT,
-            OutboxStatus.CANCELLED,
-        ]
-        assert row(session, messages[2]).cancel_reason == "paid"
-        assert len(http.requests) == 2
+        _assert_only_the_last_was_stopped(session, messages, http)
 
     def test_a_customers_second_message_sees_the_first_one_sent(
         self,

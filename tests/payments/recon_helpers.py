@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from adimple.messaging.models import OutboxMessage, OutboxReceivable, OutboxStat
 from adimple.payments.cnab.fields import build_line
 from adimple.payments.cnab.layouts import CNAB240_SEGMENT_T, CNAB240_SEGMENT_U, CNAB400_LAYOUTS
 from adimple.portfolio.models import Channel, Customer, DocumentKind, Receivable
+from adimple.tenancy.models import Tenant
 
 D = Decimal
 
@@ -312,4 +314,22 @@ def raw_tenant_and_customer(conn: Connection, tenant: str, customer: str) -> Non
             "'[]', false, false, false, false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         ),
         {"id": customer, "t": tenant},
+    )
+
+
+def pay(session: Session, tenant: Tenant, item: Receivable, gross: str, on: date, **kw: Any):  # type: ignore[no-untyped-def]
+    """A payment through ``settlement.apply_payment`` (a PIX by default, keyed by its values)."""
+    from adimple.payments.settlement import apply_payment
+    from adimple.portfolio.models import PaymentSource
+
+    kw.setdefault("external_id", f"pix:{item.external_id}:{gross}:{on}")
+    kw.setdefault("source", PaymentSource.PIX)
+    return apply_payment(
+        session,
+        tenant_id=tenant.id,
+        receivable_id=item.id,
+        gross=Decimal(gross),
+        paid_on=on,
+        actor="test",
+        **kw,
     )

@@ -11,15 +11,21 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from recon_helpers import customer, no_charges_policy, raw_id, raw_tenant_and_customer, receivable
+from recon_helpers import (
+    customer,
+    no_charges_policy,
+    pay,
+    raw_id,
+    raw_tenant_and_customer,
+    receivable,
+)
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from adimple.db.migrate import upgrade
-from adimple.payments.settlement import apply_payment
 from adimple.portfolio import service as portfolio
 from adimple.portfolio.import_file import ImportKind
-from adimple.portfolio.models import Payment, PaymentSource, Receivable
+from adimple.portfolio.models import Payment, Receivable
 from adimple.portfolio.schemas import PaymentCreate
 from adimple.tenancy.models import Tenant
 
@@ -33,32 +39,19 @@ def _last_paid(session: Session, item: Receivable) -> date | None:
     ).scalar_one()
 
 
-def _settle(session: Session, tenant: Tenant, item: Receivable, gross: str, on: date) -> Payment:
-    return apply_payment(
-        session,
-        tenant_id=tenant.id,
-        receivable_id=item.id,
-        gross=Decimal(gross),
-        paid_on=on,
-        actor="test",
-        external_id=f"pix:{item.external_id}:{gross}:{on}",
-        source=PaymentSource.PIX,
-    ).payment
-
-
 def test_settlement_moves_it_forward_only(session: Session, tenant: Tenant) -> None:
     no_charges_policy(session, tenant.id)
     item = receivable(
         session, tenant.id, customer(session, tenant.id), external_id="T1", amount="300.00", due=DUE
     )
     assert _last_paid(session, item) is None
-    _settle(session, tenant, item, "100.00", date(2026, 10, 5))
+    pay(session, tenant, item, "100.00", date(2026, 10, 5))
     assert _last_paid(session, item) == date(2026, 10, 5)
-    _settle(session, tenant, item, "100.00", date(2026, 10, 20))
+    pay(session, tenant, item, "100.00", date(2026, 10, 20))
     assert _last_paid(session, item) == date(2026, 10, 20)
     # A payment recorded late but made earlier (a bank file arriving after a PIX) does not
     # move it back.
-    _settle(session, tenant, item, "100.00", date(2026, 10, 2))
+    pay(session, tenant, item, "100.00", date(2026, 10, 2))
     assert _last_paid(session, item) == date(2026, 10, 20)
 
 
@@ -67,8 +60,8 @@ def test_estorno_goes_back_to_the_payments_left(session: Session, tenant: Tenant
     item = receivable(
         session, tenant.id, customer(session, tenant.id), external_id="T1", amount="300.00", due=DUE
     )
-    first = _settle(session, tenant, item, "100.00", date(2026, 10, 5))
-    latest = _settle(session, tenant, item, "100.00", date(2026, 10, 20))
+    first = pay(session, tenant, item, "100.00", date(2026, 10, 5)).payment
+    latest = pay(session, tenant, item, "100.00", date(2026, 10, 20)).payment
     portfolio.delete_payment(session, tenant_id=tenant.id, payment_id=latest.id, actor="test")
     assert _last_paid(session, item) == date(2026, 10, 5)
     portfolio.delete_payment(session, tenant_id=tenant.id, payment_id=first.id, actor="test")
@@ -107,7 +100,7 @@ def test_a_payment_moved_to_another_titulo(session: Session, tenant: Tenant) -> 
     owner = customer(session, tenant.id)
     wrong = receivable(session, tenant.id, owner, external_id="T1", amount="100.00", due=DUE)
     right = receivable(session, tenant.id, owner, external_id="T2", amount="100.00", due=DUE)
-    payment = _settle(session, tenant, wrong, "50.00", date(2026, 10, 7))
+    payment = pay(session, tenant, wrong, "50.00", date(2026, 10, 7)).payment
     session.execute(update(Payment).where(Payment.id == payment.id).values(receivable_id=right.id))
     assert _last_paid(session, wrong) is None
     assert _last_paid(session, right) == date(2026, 10, 7)

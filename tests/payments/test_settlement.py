@@ -18,6 +18,7 @@ from recon_helpers import (
     flat_policy,
     no_charges_policy,
     open_case,
+    pay,
     queued_message,
     receivable,
 )
@@ -34,7 +35,6 @@ from adimple.payments.settlement import (
     PaymentInput,
     allocate_charges_first,
     allocate_with_breakdown,
-    apply_payment,
     apply_payments,
 )
 from adimple.portfolio import service as portfolio
@@ -43,7 +43,6 @@ from adimple.portfolio.models import (
     Imputation,
     Payment,
     PaymentSource,
-    Receivable,
     ReceivableStatus,
     RefundStatus,
 )
@@ -53,20 +52,6 @@ from adimple.tenancy.models import Tenant
 D = Decimal
 DUE = date(2026, 10, 1)  # a Thursday
 LATE = date(2026, 10, 31)  # 30 days late: multa 2% + juros 1% a.m. × 30/30 = 3%
-
-
-def pay(session: Session, tenant: Tenant, item: Receivable, gross: str, on: date, **kw):  # type: ignore[no-untyped-def]
-    kw.setdefault("external_id", f"pix:{item.external_id}:{gross}:{on}")
-    kw.setdefault("source", PaymentSource.PIX)
-    return apply_payment(
-        session,
-        tenant_id=tenant.id,
-        receivable_id=item.id,
-        gross=D(gross),
-        paid_on=on,
-        actor="test",
-        **kw,
-    )
 
 
 class TestChargesFirst:
