@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -187,14 +188,15 @@ def main() -> None:
     parser.add_argument(
         "--snapshot",
         action="store_true",
-        help="PostgreSQL: after the untimed first run, save a copy of the database "
-        "(its name goes to stderr) for --reuse.",
+        help="After the untimed first run, save a copy of the database (its name, or on "
+        "SQLite its file, goes to stderr) for --reuse.",
     )
     parser.add_argument(
         "--reuse",
         metavar="DATABASE",
-        help="PostgreSQL: skip the build and the first run; time the run on a fresh copy of "
-        "a --snapshot database (migrated to head first). --customers/--receivables must match.",
+        help="Skip the build and the first run; time the run on a fresh copy of a --snapshot "
+        "database (PostgreSQL: its name; SQLite: its file), migrated to head first. "
+        "--customers/--receivables must match.",
     )
     args = parser.parse_args()
 
@@ -206,6 +208,8 @@ def main() -> None:
             conn.execute(f'CREATE DATABASE "{name}"{template}')
         url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     else:
+        if args.reuse:
+            shutil.copyfile(args.reuse, workdir / "cycle.db")
         url = f"sqlite:///{workdir / 'cycle.db'}"
     try:
         engine = make_engine(url)
@@ -242,11 +246,16 @@ def main() -> None:
             )
             first_seconds = time.perf_counter() - started
             first_cases = json.loads(first.stdout)["tenants"][0]["cases"]
-        if args.snapshot and args.db == "postgresql":
+        if args.snapshot:
             engine.dispose()
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}_snapshot" TEMPLATE "{name}"')
-            print(f"snapshot: {name}_snapshot", file=sys.stderr)
+            if args.db == "postgresql":
+                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{name}_snapshot" TEMPLATE "{name}"')
+                print(f"snapshot: {name}_snapshot", file=sys.stderr)
+            else:
+                snapshot = workdir.with_name(workdir.name + "-snapshot.db")
+                shutil.copyfile(workdir / "cycle.db", snapshot)
+                print(f"snapshot: {snapshot}", file=sys.stderr)
         if args.db == "postgresql":
             # The state autovacuum keeps a live database in (statistics current, the
             # visibility map set so index-only scans skip the heap), which neither the bulk
