@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from adimple.cli import app
@@ -154,3 +155,30 @@ def _demo_portal_link_works(output: str) -> None:
         assert entered.headers.get("location") == "/portal/dividas", entered.text
         debts = client.get("/portal/dividas")
         assert debts.status_code == 200, debts.text
+
+
+def test_commands_check_the_schema_first(
+    fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an empty database the embedded SQLite default migrates itself; PostgreSQL is never
+    migrated behind the operator's back: the command stops and says what to run."""
+    from adimple.db import engine as engine_module
+    from adimple.db.migrate import HEAD_REVISION, current_revision
+    from adimple.settings import get_settings
+
+    monkeypatch.setenv("ADIMPLE_DATABASE_URL", fresh_engine.url.render_as_string(False))
+    get_settings.cache_clear()
+    engine_module.get_engine.cache_clear()
+    try:
+        result = runner.invoke(app, ["tenant", "list"])
+        if fresh_engine.dialect.name == "sqlite":
+            assert result.exit_code == 0, result.output
+            assert current_revision(fresh_engine) == HEAD_REVISION
+        else:
+            assert result.exit_code != 0
+            assert "adimple db upgrade" in result.output
+            assert current_revision(fresh_engine) is None
+    finally:
+        engine_module.get_engine().dispose()
+        get_settings.cache_clear()
+        engine_module.get_engine.cache_clear()

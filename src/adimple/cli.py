@@ -58,19 +58,15 @@ TenantOption = Annotated[
 def prepare_database() -> None:
     """Applies migrations to the embedded SQLite default; PostgreSQL needs `adimple db upgrade`."""
     from adimple.db.engine import get_engine
-    from adimple.db.migrate import current_revision, upgrade
+    from adimple.db.migrate import is_current, upgrade
 
     engine = get_engine()
+    if is_current(engine):
+        return
     if engine.dialect.name == "sqlite":
         upgrade(engine)
         return
-    from alembic.script import ScriptDirectory
-
-    from adimple.db.migrate import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if current_revision(engine) != head:
-        die("the database schema is not up to date: run `adimple db upgrade`")
+    die("the database schema is not up to date: run `adimple db upgrade`")
 
 
 @db_app.command("upgrade")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-from adimple.db.migrate import alembic_config, upgrade
+from adimple.db.migrate import HEAD_REVISION, alembic_config, current_revision, is_current, upgrade
 from adimple.db.models import Base
 
 
@@ -26,6 +27,22 @@ def test_upgrade_matches_models_and_downgrades(fresh_engine: Engine) -> None:
     assert set(inspect(fresh_engine).get_table_names()) <= {"alembic_version"}
     upgrade(fresh_engine)
     assert "receivable" in inspect(fresh_engine).get_table_names()
+
+
+def test_head_revision_constant_is_the_newest_migration() -> None:
+    """Every command checks the schema against HEAD_REVISION: a new migration must update it."""
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == [HEAD_REVISION]
+
+
+def test_current_revision_before_and_after_upgrade(fresh_engine: Engine) -> None:
+    assert current_revision(fresh_engine) is None
+    assert not is_current(fresh_engine)
+    upgrade(fresh_engine, "0012_receivable_due_customer")
+    assert current_revision(fresh_engine) == "0012_receivable_due_customer"
+    assert not is_current(fresh_engine)
+    upgrade(fresh_engine)
+    assert current_revision(fresh_engine) == HEAD_REVISION
+    assert is_current(fresh_engine)
 
 
 def _outbox_indexes(engine: Engine) -> dict[str, str]:
