@@ -17,7 +17,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Date, Integer, Uuid, and_, bindparam, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Date,
+    Integer,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import BindParameter
 
@@ -330,6 +343,12 @@ class Loaded:
     overdue_any: set[uuid.UUID]
 
 
+def _raw(column: Any, type_: Any = String) -> Any:
+    """A column without its Python-side result processing (enum members, ``Decimal``
+    money): the loaders below read plain values for tens of thousands of rows per partition."""
+    return type_coerce(column, type_())
+
+
 def load_customers(
     conn: Connection,
     tenant_id: uuid.UUID,
@@ -343,10 +362,12 @@ def load_customers(
 ) -> Loaded:
     """Customers as the planner sees them. ``with_cases=False`` (pre-due reminders) leaves out
     what only a case uses: the overdue títulos and the bureau records."""
-    ids = sorted(set(customer_ids))
+    ids = list(dict.fromkeys(customer_ids))  # chunk order is irrelevant: no sort needed
     views: dict[uuid.UUID, CustomerView] = {}
     overdue_any: set[uuid.UUID] = set()
     since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
+    channels = {c.value: c for c in Channel}
+    agreement_status = ReceivableStatus.AGREEMENT.value
     for chunk in chunks(ids, id_chunk_size(conn)):
         # One pass over the customers' títulos: the overdue ones (a case's) and whether any
         # is in an agreement (a guard for everyone).
@@ -362,14 +383,14 @@ def load_customers(
                     Receivable.balance > Decimal("0.00"),
                 ),
             )
-        for r in conn.execute(
+        for row in conn.execute(
             select(
                 Receivable.customer_id,
                 Receivable.id,
                 Receivable.external_id,
                 Receivable.due_date,
-                Receivable.balance.label("balance"),
-                Receivable.status,
+                _raw(Receivable.balance, BigInteger),
+                _raw(Receivable.status),
             )
             .where(
                 Receivable.tenant_id == tenant_id,
@@ -378,11 +399,11 @@ def load_customers(
             )
             .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
         ).all():
-            if r.status == ReceivableStatus.AGREEMENT:
-                agreement.add(r.customer_id)
+            if row[5] == agreement_status:
+                agreement.add(row[0])
             else:
-                overdue_rows.append(r)
-        for c in conn.execute(
+                overdue_rows.append(row)
+        for cid, external_id, uf, deceased, disputed, superendividamento, dnc in conn.execute(
             select(
                 Customer.id,
                 Customer.external_id,
@@ -393,16 +414,16 @@ def load_customers(
                 Customer.do_not_contact,
             ).where(Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk))
         ).all():
-            views[c.id] = CustomerView(
-                id=c.id,
-                external_id=c.external_id,
-                uf=c.uf,
+            views[cid] = CustomerView(
+                id=cid,
+                external_id=external_id,
+                uf=uf,
                 facts=CustomerFacts(
-                    deceased=bool(c.deceased),
-                    disputed=bool(c.disputed),
-                    superendividamento=bool(c.superendividamento),
-                    do_not_contact=bool(c.do_not_contact),
-                    in_agreement=c.id in agreement,
+                    deceased=bool(deceased),
+                    disputed=bool(disputed),
+                    superendividamento=bool(superendividamento),
+                    do_not_contact=bool(dnc),
+                    in_agreement=cid in agreement,
                 ),
                 points=[],
                 opted_out=set(),
@@ -411,14 +432,14 @@ def load_customers(
             )
         for p in conn.execute(
             select(
-                ContactPoint.id,
                 ContactPoint.customer_id,
-                ContactPoint.kind,
+                ContactPoint.id,
+                _raw(ContactPoint.kind),
                 ContactPoint.value,
-                ContactPoint.owner,
+                _raw(ContactPoint.owner),
                 ContactPoint.verified,
                 ContactPoint.preferred,
-                ContactPoint.preferred_channel,
+                _raw(ContactPoint.preferred_channel),
                 ContactPoint.invalid_at,
                 ContactPoint.best_hour_start,
                 ContactPoint.best_hour_end,
@@ -426,35 +447,37 @@ def load_customers(
                 ContactPoint.tenant_id == tenant_id, uuid_in(conn, ContactPoint.customer_id, chunk)
             )
         ).all():
-            views[p.customer_id].points.append(
+            views[p[0]].points.append(
                 ContactPointFacts(
-                    id=p.id,
-                    kind=p.kind.value,
-                    value=p.value,
-                    owner=p.owner.value,
-                    verified=bool(p.verified),
-                    preferred=bool(p.preferred),
-                    preferred_channel=p.preferred_channel.value if p.preferred_channel else None,
-                    invalid=p.invalid_at is not None,
-                    best_hour_start=p.best_hour_start,
-                    best_hour_end=p.best_hour_end,
+                    p[1],
+                    p[2],
+                    p[3],
+                    p[4],
+                    bool(p[5]),
+                    bool(p[6]),
+                    p[7],
+                    p[8] is not None,
+                    p[9],
+                    p[10],
                 )
             )
         for customer_id, channel in conn.execute(
-            select(ChannelOptOut.customer_id, ChannelOptOut.channel).where(
+            select(ChannelOptOut.customer_id, _raw(ChannelOptOut.channel)).where(
                 ChannelOptOut.tenant_id == tenant_id,
                 uuid_in(conn, ChannelOptOut.customer_id, chunk),
             )
         ).all():
-            views[customer_id].opted_out.add(Channel(channel))
-        for r in overdue_rows:
-            overdue_any.add(r.customer_id)
-            if r.due_date > prescribed_on:
-                views[r.customer_id].overdue.append(
-                    ReceivableView(r.id, r.external_id, r.due_date, r.balance)
+            views[customer_id].opted_out.add(channels[channel])
+        for customer_id, receivable_id, external_id, due_date, cents, _ in overdue_rows:
+            overdue_any.add(customer_id)
+            if due_date > prescribed_on:
+                views[customer_id].overdue.append(
+                    ReceivableView(receivable_id, external_id, due_date, from_cents(cents))
                 )
-        for o in conn.execute(
-            select(OutboxMessage.customer_id, OutboxMessage.channel, OutboxMessage.scheduled_for)
+        for customer_id, channel, scheduled_for in conn.execute(
+            select(
+                OutboxMessage.customer_id, _raw(OutboxMessage.channel), OutboxMessage.scheduled_for
+            )
             .where(
                 OutboxMessage.tenant_id == tenant_id,
                 uuid_in(conn, OutboxMessage.customer_id, chunk),
@@ -463,9 +486,9 @@ def load_customers(
             )
             .order_by(OutboxMessage.customer_id, OutboxMessage.scheduled_for)
         ).all():
-            view = views[o.customer_id]
-            local = o.scheduled_for.astimezone(timezone_for_uf(view.uf)).date()
-            view.history.append((local, Channel(o.channel)))
+            view = views[customer_id]
+            local = scheduled_for.astimezone(timezone_for_uf(view.uf)).date()
+            view.history.append((local, channels[channel]))
         if not with_cases:
             continue
         for b in conn.execute(
@@ -473,7 +496,7 @@ def load_customers(
                 CreditBureauRecord.id,
                 CreditBureauRecord.customer_id,
                 CreditBureauRecord.receivable_id,
-                CreditBureauRecord.status,
+                _raw(CreditBureauRecord.status),
                 CreditBureauRecord.eligible_on,
             )
             .where(
@@ -485,9 +508,7 @@ def load_customers(
             )
             .order_by(CreditBureauRecord.customer_id, CreditBureauRecord.receivable_id)
         ).all():
-            views[b.customer_id].bureau.append(
-                BureauView(b.id, b.receivable_id, b.status.value, b.eligible_on)
-            )
+            views[b[1]].bureau.append(BureauView(b[0], b[2], b[3], b[4]))
     return Loaded(views, overdue_any)
 
 
@@ -537,14 +558,14 @@ def features(
     )
     kinds: dict[uuid.UUID, bool] = {}
     result: dict[uuid.UUID, CustomerFeatures] = {}
-    for chunk in chunks(sorted(set(customer_ids)), id_chunk_size(conn)):
+    for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
         for row in conn.execute(
             select(Customer.id, Customer.document_kind, Customer.consumer).where(
                 Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
             )
         ).all():
             kinds[row.id] = row.document_kind == DocumentKind.CNPJ and not row.consumer
-        for row in conn.execute(stmt, {"ids": list(chunk)}):
+        for row in conn.execute(stmt, {"ids": list(chunk)}).all():
             customer_id = row.customer_id
             if not isinstance(customer_id, uuid.UUID):
                 customer_id = uuid.UUID(str(customer_id))
