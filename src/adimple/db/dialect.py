@@ -266,22 +266,31 @@ def _stage_rows(
     ``like``: the table's whole shape with its defaults (rows to insert); otherwise just
     ``columns``, typed as in the table and without its constraints (rows to update).
     """
+    import enum
     import json
 
-    from adimple.db.base import Money, UTCDateTime
+    from sqlalchemy import Enum as SAEnum
+
+    from adimple.db.base import Money
     from adimple.kit.money import to_cents
 
-    def converter(name: str) -> Callable[[Any], Any]:
+    def converter(name: str) -> Callable[[Any], Any] | None:
+        """How a column's Python value becomes what ``COPY`` takes; ``None``: as it is
+        (psycopg dumps UUIDs, dates, times, numbers, text and ``StrEnum`` members itself)."""
         column_type = table.c[name].type
         if isinstance(column_type, Money):
             return lambda v: None if v is None else to_cents(v)
-        if isinstance(column_type, UTCDateTime):
-            return lambda v: v
         if column_type.__class__.__name__ == "JSON":
             return lambda v: None if v is None else json.dumps(v, ensure_ascii=False)
-        return lambda v: v.value if hasattr(v, "value") and not isinstance(v, str) else v
+        if isinstance(column_type, SAEnum):
+            return lambda v: v.value if isinstance(v, enum.Enum) else v
+        return None
 
-    convert = [converter(name) for name in columns]
+    # Only the columns that need it are converted: these loops run once per value written
+    # (a day's cycle writes hundreds of thousands).
+    conversions = [
+        (index, fn) for index, name in enumerate(columns) if (fn := converter(name)) is not None
+    ]
     names = ", ".join(columns)
     stage = f"_stage_{table.name}"
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
@@ -298,5 +307,8 @@ def _stage_rows(
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([fn(row[name]) for fn, name in zip(convert, columns, strict=True)])
+            values = [row[name] for name in columns]
+            for index, fn in conversions:
+                values[index] = fn(values[index])
+            copy.write_row(values)
     return stage
