@@ -180,6 +180,33 @@ def test_overdue_customer_gets_a_case_and_the_first_step(world: World) -> None:
     assert links == [receivable.id, receivable.id]
 
 
+def test_a_case_keeps_its_last_step_until_it_takes_the_next(world: World) -> None:
+    """Cases that took a step today and cases that only changed are written by one update:
+    a paused case keeps the step it last took; the next step replaces it."""
+    customer = world.customer()
+    make_receivable(world.session, customer, MONDAY)
+    world.run()
+    case = world.case(customer)
+    assert (case.last_step_key, case.last_step_on) == ("aviso_d1", TUESDAY)
+    customer.disputed = True
+    world.session.commit()
+    call_day = case.next_step_on
+    world.run(call_day)
+    case = world.case(customer)
+    assert (case.status, case.pause_reason) == ("paused", "disputed")
+    assert (case.last_step_key, case.last_step_on) == ("aviso_d1", TUESDAY)
+    customer.disputed = False
+    world.session.commit()
+    letter_day = case.next_step_on
+    world.run(letter_day)
+    case = world.case(customer)
+    assert (case.status, case.last_step_key, case.last_step_on) == (
+        "open",
+        "carta_d30",
+        letter_day,
+    )
+
+
 def test_weekend_due_date_is_not_overdue_until_after_the_next_business_day(
     world: World,
 ) -> None:

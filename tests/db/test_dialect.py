@@ -43,6 +43,34 @@ def test_update_rows_sets_only_the_given_columns(session: Session, tenant: Tenan
     }
 
 
+def test_update_rows_keeps_the_current_value_where_asked_and_given_none(
+    session: Session, tenant: Tenant
+) -> None:
+    """The cycle's case update: one statement for cases that took a step today (new
+    last step) and cases that did not (a None keeps what the row has)."""
+    customer = make_customer(session, tenant)
+    stepped = make_receivable(session, customer, date(2026, 10, 1), "100.00", description="a")
+    waiting = make_receivable(session, customer, date(2026, 10, 2), "200.00", description="b")
+    update_rows(
+        session.connection(),
+        Receivable.__table__,
+        [
+            {"id": stepped.id, "balance_cents": Decimal("1.00"), "description": "new"},
+            {"id": waiting.id, "balance_cents": Decimal("2.00"), "description": None},
+        ],
+        keep_when_null=("description",),
+    )
+    session.expire_all()
+    rows = {
+        r.id: (r.balance, r.description)
+        for r in session.scalars(select(Receivable).where(Receivable.customer_id == customer.id))
+    }
+    assert rows == {
+        stepped.id: (Decimal("1.00"), "new"),
+        waiting.id: (Decimal("2.00"), "b"),
+    }
+
+
 def test_insert_rows_skips_conflicts_and_returns_what_it_inserted(
     session: Session, tenant: Tenant
 ) -> None:

@@ -371,19 +371,14 @@ def write_partition(conn: Connection, config: Config, result: PartitionResult) -
                 "pause_reason": s.pause_reason,
                 "closed_on": s.closed_on,
                 "close_reason": s.close_reason,
+                # Known only when a step was taken today (cases are loaded without them).
+                "last_step_key": s.last_step_key if s.last_step_on == day else None,
+                "last_step_on": day if s.last_step_on == day else None,
                 "updated_at": now,
             }
             for s in changed
         ],
-    )
-    update_rows(
-        conn,
-        table,
-        [
-            {"id": s.id, "last_step_key": s.last_step_key, "last_step_on": day}
-            for s in changed
-            if s.last_step_on == day
-        ],
+        keep_when_null=("last_step_key", "last_step_on"),
     )
     _write_events(conn, tenant_id, day, result.cases, now)
     _cancel_for_closed_cases(conn, tenant_id, result.cases, now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVarTuple, cast
 
 from sqlalchemy import ColumnElement, Connection, Select, any_, bindparam
@@ -230,9 +230,18 @@ def insert_rows(
     return inserted
 
 
-def update_rows(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+def update_rows(
+    conn: Connection,
+    table: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    keep_when_null: Collection[str] = (),
+) -> None:
     """Updates many rows by ``id``: each row gives the id and the new values of its columns
-    (every row the same columns).
+    (every row the same columns). For the columns in ``keep_when_null`` a ``None`` keeps the
+    row's current value, so rows that change different subsets still take one statement —
+    and each row is updated once: PostgreSQL re-checks every foreign key of a row updated
+    a second time in the same transaction, whether or not the key changed.
 
     PostgreSQL: ``COPY`` into a staging table and one ``UPDATE … FROM`` — a statement per
     call instead of one per row. SQLite: ``executemany`` of the single-row update.
@@ -241,17 +250,26 @@ def update_rows(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) ->
         return
     columns = [c for c in rows[0] if c != "id"]
     if not is_postgres(conn):
-        from sqlalchemy import bindparam, update
+        from sqlalchemy import bindparam, func, update
 
         conn.execute(
             update(table)
             .where(table.c.id == bindparam("_id"))
-            .values({c: bindparam(f"_{c}") for c in columns}),
+            .values(
+                {
+                    c: func.coalesce(bindparam(f"_{c}"), table.c[c])
+                    if c in keep_when_null
+                    else bindparam(f"_{c}")
+                    for c in columns
+                }
+            ),
             [{f"_{k}": v for k, v in row.items()} for row in rows],
         )
         return
     stage = _stage_rows(conn, table, ["id", *columns], rows, like=False)
-    assignments = ", ".join(f"{c} = s.{c}" for c in columns)
+    assignments = ", ".join(
+        f"{c} = COALESCE(s.{c}, t.{c})" if c in keep_when_null else f"{c} = s.{c}" for c in columns
+    )
     conn.exec_driver_sql(
         f"UPDATE {table.name} AS t SET {assignments} FROM {stage} AS s WHERE t.id = s.id"
     )
