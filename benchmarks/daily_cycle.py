@@ -166,6 +166,8 @@ def build(engine, customers: int, receivables: int, day: date) -> str:  # type: 
     with engine.begin() as conn:
         if pg:  # building only: skip foreign-key triggers (the rows are consistent by design)
             conn.execute(text("SET LOCAL session_replication_role = replica"))
+        else:  # building only: a page cache that holds the indexes being filled (4 GiB)
+            conn.execute(text("PRAGMA cache_size = -4000000"))
         for statement in statements:
             started = time.perf_counter()
             conn.execute(text(statement))
