@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -337,7 +338,7 @@ def demo_command(
     for label, count, balance in summary.aging:
         aging.add_row(label, str(count), brl(balance))
     out.print(aging)
-    _print_cycle(cycle.plan, cycle.stats)
+    _print_cycle(today, cycle.summary, cycle.stats)
     _print_sent(sent)
     out.print(f"Arquivos gerados em {directory}/ (clientes.csv, titulos.csv, pagamentos.csv).")
     out.print(f"Chave de API da demonstração: [bold]{token}[/bold]")
@@ -454,26 +455,21 @@ def _print_sent(rows: list[Any]) -> None:
         out.print(text, markup=False, highlight=False)
 
 
-def _print_cycle(plan: Any, stats: dict[str, Any]) -> None:
+def _print_cycle(day: date, summary: Any, stats: dict[str, Any]) -> None:
     """What the day's régua decided, for people: contacts by step and channel, tasks, and
     every suppression with its reason."""
-    from collections import Counter
-
     from adimple.kit.i18n import short_date
 
-    contacts = Counter((c.step_key, c.channel.value) for c in plan.contacts)
-    table = Table(title=f"Régua de {short_date(plan.day)}: {stats['contacts']} contatos na fila")
+    table = Table(title=f"Régua de {short_date(day)}: {stats['contacts']} contatos na fila")
     table.add_column("passo")
     table.add_column("canal")
     table.add_column("contatos", justify="right")
-    for (step, channel), count in sorted(contacts.items()):
+    for (step, channel), count in sorted(summary.contacts.items()):
         table.add_row(step, channel, str(count))
-    for (step, action), count in sorted(
-        Counter((t.step_key, t.action) for t in plan.tasks).items()
-    ):
+    for (step, action), count in sorted(summary.tasks.items()):
         table.add_row(step, f"tarefa: {action}", str(count))
     out.print(table)
-    if plan.suppressed:
+    if stats["suppressed"]:
         reasons = Table(title="Contatos suprimidos (e por quê)")
         reasons.add_column("motivo")
         reasons.add_column("quantidade", justify="right")

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time as clock
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -570,31 +570,58 @@ def _write_rest(
 
 
 @dataclass
+class DaySummary:
+    """What a day's cycle did, counted. A run keeps only this of each partition's plan: a
+    first run at 10M títulos plans hundreds of thousands of cases and millions of events,
+    and parallel workers would otherwise send every planned row back to the parent."""
+
+    contacts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (step, channel)
+    tasks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (step, action)
+    suppressed: Counter[str] = field(default_factory=Counter)  # reason
+    cases: Counter[str] = field(default_factory=Counter)  # opened, cured, paused, …
+    steps: int = 0
+
+    @classmethod
+    def of(cls, plan: Plan, cases: list[CaseState]) -> DaySummary:
+        summary = cls(
+            contacts=Counter((c.step_key, c.channel.value) for c in plan.contacts),
+            tasks=Counter((t.step_key, t.action) for t in plan.tasks),
+            suppressed=Counter(s.reason.value for s in plan.suppressed),
+            steps=sum(1 for a in plan.advances if a.decision.executed is not None),
+        )
+        for c in cases:
+            if c.is_new:
+                summary.cases["opened"] += 1
+            for kind, _, _ in c.events:
+                if kind in ("cured", "closed", "paused", "resumed", "skipped"):
+                    summary.cases[kind] += 1
+        return summary
+
+    def add(self, other: DaySummary) -> None:
+        self.contacts.update(other.contacts)
+        self.tasks.update(other.tasks)
+        self.suppressed.update(other.suppressed)
+        self.cases.update(other.cases)
+        self.steps += other.steps
+
+    def stats(self, seconds: float) -> dict[str, Any]:
+        """The ``adimple run`` JSON (DESIGN §6)."""
+        return {
+            "contacts": sum(self.contacts.values()),
+            "tasks": sum(self.tasks.values()),
+            "suppressed": sum(self.suppressed.values()),
+            "suppressed_by_reason": dict(sorted(self.suppressed.items())),
+            "cases": dict(sorted(self.cases.items())),
+            "steps": self.steps,
+            "seconds": round(seconds, 3),
+        }
+
+
+@dataclass
 class CycleOutcome:
-    plan: Plan
+    summary: DaySummary
     stats: dict[str, Any]
-
-
-def _stats(plan: Plan, cases: list[CaseState], seconds: float) -> dict[str, Any]:
-    reasons: dict[str, int] = defaultdict(int)
-    for s in plan.suppressed:
-        reasons[s.reason.value] += 1
-    statuses: dict[str, int] = defaultdict(int)
-    for c in cases:
-        if c.is_new:
-            statuses["opened"] += 1
-        for kind, _, _ in c.events:
-            if kind in ("cured", "closed", "paused", "resumed", "skipped"):
-                statuses[kind] += 1
-    return {
-        "contacts": len(plan.contacts),
-        "tasks": len(plan.tasks),
-        "suppressed": len(plan.suppressed),
-        "suppressed_by_reason": dict(sorted(reasons.items())),
-        "cases": dict(sorted(statuses.items())),
-        "steps": sum(1 for a in plan.advances if a.decision.executed is not None),
-        "seconds": round(seconds, 3),
-    }
+    plan: Plan | None = None  # the dry run's whole plan; a run keeps only the summary
 
 
 @contextmanager
@@ -628,15 +655,15 @@ def plan_day(
     """The dry run: what ``run`` would do, computed and printed, nothing written."""
     started = clock.perf_counter()
     total = Plan(day)
-    cases: list[CaseState] = []
+    summary = DaySummary()
     with _fewer_collections(), engine.connect() as conn:
         config = load_config(conn, tenant, day, policy)
         for part in repo.partitions(partitions):
             result = plan_partition(conn, config, part)
             _merge(total, result.plan)
-            cases.extend(result.cases)
+            summary.add(DaySummary.of(result.plan, result.cases))
         conn.rollback()
-    return CycleOutcome(total, _stats(total, cases, clock.perf_counter() - started))
+    return CycleOutcome(summary, summary.stats(clock.perf_counter() - started), total)
 
 
 def _merge(total: Plan, part: Plan) -> None:
@@ -685,14 +712,12 @@ def run_day(
         except Exception as error:
             _finish(engine, run_id, CycleRunStatus.FAILED, {}, str(error)[:2000])
             raise
-        total = Plan(day)
-        cases: list[CaseState] = []
+        summary = DaySummary()
         for result in results:
-            _merge(total, result.plan)
-            cases.extend(result.cases)
-        stats = _stats(total, cases, clock.perf_counter() - started)
+            summary.add(result)
+        stats = summary.stats(clock.perf_counter() - started)
         _finish(engine, run_id, CycleRunStatus.DONE, stats, None)
-    return CycleOutcome(total, stats)
+    return CycleOutcome(summary, stats)
 
 
 def worker_count(engine: Engine, partitions: int, workers: int | None) -> int:
@@ -704,13 +729,13 @@ def worker_count(engine: Engine, partitions: int, workers: int | None) -> int:
 
 def _run_partition(
     engine: Engine, config: Config, part: repo.Partition, run_id: uuid.UUID
-) -> PartitionResult:
+) -> DaySummary:
     """One partition in one transaction: decide, write, beat the run's heartbeat."""
     with engine.connect() as conn, conn.begin():
         result = plan_partition(conn, config, part)
         write_partition(conn, config, result)
         _heartbeat(conn, run_id)
-    return result
+    return DaySummary.of(result.plan, result.cases)
 
 
 # The engine a worker process uses: the parent's, inherited by fork, with a pool of its own.
@@ -725,9 +750,7 @@ def _init_worker(engine: Engine) -> None:
     _worker_engine = engine
 
 
-def _run_partition_in_worker(
-    config: Config, part: repo.Partition, run_id: uuid.UUID
-) -> PartitionResult:
+def _run_partition_in_worker(config: Config, part: repo.Partition, run_id: uuid.UUID) -> DaySummary:
     assert _worker_engine is not None
     return _run_partition(_worker_engine, config, part, run_id)
 
@@ -739,13 +762,13 @@ def _run_in_processes(
     run_id: uuid.UUID,
     workers: int,
     on_partition: Callable[[int, int], None] | None,
-) -> list[PartitionResult]:
+) -> list[DaySummary]:
     """Partitions in parallel processes (disjoint customer ranges, one transaction each).
 
     The tenant's lock stays with this process; a worker's failure fails the run, and the
     partitions already committed are simply found done when the date is run again.
     """
-    results: list[PartitionResult | None] = [None] * len(parts)
+    results: list[DaySummary | None] = [None] * len(parts)
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),

@@ -73,6 +73,7 @@ def register(app: typer.Typer) -> None:
             outcome = plan_day(engine, row, when, partitions=partitions)
         except (DomainError, CycleError) as exc:
             die(getattr(exc, "detail", None) or str(exc))
+        assert outcome.plan is not None  # a dry run keeps its whole plan
         print_json(outcome.plan.as_json())
 
     @app.command("run")
