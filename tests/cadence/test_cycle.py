@@ -188,18 +188,18 @@ def test_a_case_keeps_its_last_step_until_it_takes_the_next(world: World) -> Non
     world.run()
     case = world.case(customer)
     assert (case.last_step_key, case.last_step_on) == ("aviso_d1", TUESDAY)
-    customer.disputed = True
-    world.session.commit()
-    call_day = case.next_step_on
-    world.run(call_day)
-    case = world.case(customer)
+
+    def run_the_next_step_day(*, disputed: bool) -> tuple[CollectionCase, date]:
+        customer.disputed = disputed
+        world.session.commit()
+        day = world.case(customer).next_step_on
+        world.run(day)
+        return world.case(customer), day
+
+    case, _ = run_the_next_step_day(disputed=True)
     assert (case.status, case.pause_reason) == ("paused", "disputed")
     assert (case.last_step_key, case.last_step_on) == ("aviso_d1", TUESDAY)
-    customer.disputed = False
-    world.session.commit()
-    letter_day = case.next_step_on
-    world.run(letter_day)
-    case = world.case(customer)
+    case, letter_day = run_the_next_step_day(disputed=False)
     assert (case.status, case.last_step_key, case.last_step_on) == (
         "open",
         "carta_d30",
