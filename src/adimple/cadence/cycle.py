@@ -635,13 +635,15 @@ def _fewer_collections() -> Iterator[None]:
     counting to free them. Worker processes forked inside inherit the setting.
     """
     threshold = gc.get_threshold()
+    frozen_before = gc.get_freeze_count() > 0  # a process that froze its own start-up
     gc.freeze()
     gc.set_threshold(50_000, threshold[1], threshold[2])
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
 
 
 def plan_day(
