@@ -19,7 +19,6 @@ import json
 import multiprocessing
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -179,6 +178,26 @@ def build(engine, customers: int, receivables: int, day: date) -> str:  # type: 
     return str(tenant_id)
 
 
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[str, int]:
+    """Runs ``command``; returns its stdout and the peak RSS (KiB) of it and its workers.
+
+    ``os.wait4`` gives that process's own usage; ``RUSAGE_CHILDREN`` would be the largest of
+    every child this script ever had (the builder, the untimed first run).
+    """
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors)
+        assert process.stdout is not None
+        stdout = process.stdout.read().decode()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise subprocess.CalledProcessError(
+                process.returncode, command, stdout, errors.read().decode()
+            )
+    return stdout, usage.ru_maxrss
+
+
 def build_in_process(url: str, customers: int, receivables: int, day: date) -> str:
     engine = make_engine(url)
     try:
@@ -272,8 +291,8 @@ def main() -> None:
                 )
         else:
             started = time.perf_counter()
-            # In a process of its own: a child's peak RSS counts the memory of the process that
-            # started it, so the builder's page cache must not live in this one.
+            # In a process of its own: a child's peak RSS counts the memory of the process
+            # that started it, so the builder's 4 GiB SQLite page cache must not live here.
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 tenant_id = pool.submit(
                     build_in_process, url, args.customers, args.receivables, args.date
@@ -308,18 +327,10 @@ def main() -> None:
                 conn.execute("CHECKPOINT")  # not the timed run's job to flush the setup's writes
         warm_caches(args.db, url, workdir / "cycle.db")
         load = os.getloadavg()[0]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
-        timed = subprocess.run(
-            [*command, "--date", args.date.isoformat()],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        stdout, peak = run_measured([*command, "--date", args.date.isoformat()], env)
         seconds = time.perf_counter() - started
-        peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-        stats = json.loads(timed.stdout)["tenants"][0]
+        stats = json.loads(stdout)["tenants"][0]
 
         tid = tenant_id if args.db == "postgresql" else tenant_id.replace("-", "")
         with engine.connect() as conn:
