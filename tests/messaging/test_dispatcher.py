@@ -92,6 +92,21 @@ def row(session: Session, message: OutboxMessage) -> OutboxMessage:
     return session.get_one(OutboxMessage, message.id)
 
 
+def claim_for_test(session: Session, tenant: Tenant, clock: Clock) -> Any:
+    """What one worker claims now: up to 10 rows for 120 s, at most 8 attempts."""
+    from adimple.messaging.dispatcher import claim_due
+
+    return claim_due(
+        session,
+        worker_id="test-worker",
+        now=clock(),
+        limit=10,
+        lease=timedelta(seconds=120),
+        max_attempts=8,
+        tenant_id=tenant.id,
+    )
+
+
 def digits(message: OutboxMessage) -> str:
     return "".join(c for c in message.address if c.isdigit())
 
@@ -167,17 +182,7 @@ class TestHappyPath:
         session.commit()
         dispatcher = make_dispatcher(session_maker, tenant, clock)
         with session_maker() as other:
-            from adimple.messaging.dispatcher import claim_due
-
-            claim = claim_due(
-                other,
-                worker_id="test-worker",
-                now=clock(),
-                limit=10,
-                lease=timedelta(seconds=120),
-                max_attempts=8,
-                tenant_id=tenant.id,
-            )
+            claim = claim_for_test(other, tenant, clock)
             other.get_one(OutboxMessage, message.id).delivered_at = clock()
             other.commit()
         assert claim.ids == [message.id]
@@ -196,8 +201,6 @@ class TestHappyPath:
         (tests/db/test_migrations.py plans it)."""
         from sqlalchemy import event
 
-        from adimple.messaging.dispatcher import claim_due
-
         message = queue_message(session, tenant, channel=Channel.SMS)
         session.commit()
         seen: list[str] = []
@@ -209,15 +212,7 @@ class TestHappyPath:
             connection = other.connection()
             event.listen(connection, "before_cursor_execute", remember)
             try:
-                claim = claim_due(
-                    other,
-                    worker_id="test-worker",
-                    now=clock(),
-                    limit=10,
-                    lease=timedelta(seconds=120),
-                    max_attempts=8,
-                    tenant_id=tenant.id,
-                )
+                claim = claim_for_test(other, tenant, clock)
             finally:
                 event.remove(connection, "before_cursor_execute", remember)
             other.commit()
