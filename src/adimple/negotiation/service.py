@@ -34,8 +34,6 @@ from sqlalchemy.orm import Session
 
 from adimple.audit import service as audit
 from adimple.cadence import events
-from adimple.charges.offers import first_due_date
-from adimple.charges.service import get_active_policy, offers_for_customer
 from adimple.db.base import utcnow
 from adimple.db.dialect import insert_ignoring_conflicts
 from adimple.kit.errors import Conflict, DomainError, NotFound
@@ -110,6 +108,11 @@ def create_agreement(
     with it. ``expected_total`` (what the debtor was shown), when given, must still be the
     offer's total. Raises :class:`OfferNotAvailable`, :class:`AgreementExists` or ``NotFound``.
     """
+    # Imported here: the daily cycle imports this module for check_agreements, and the offer
+    # engine (its policy models) is a large import every `adimple run` would otherwise pay.
+    from adimple.charges.offers import first_due_date
+    from adimple.charges.service import get_active_policy, offers_for_customer
+
     channel = AgreementChannel(channel)
     # The customer row lock serialises two creations for one debtor (PostgreSQL; SQLite
     # serialises writers with BEGIN IMMEDIATE): the second one sees the first's agreement.
