@@ -14,32 +14,20 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import typer
 
-from adimple.charges.calculator import quote_installment
-from adimple.charges.indices import (
-    IndexBook,
-    IndexSeries,
-    SeriesName,
-    check_month,
-    packaged_series,
-    parse_series_name,
-)
-from adimple.charges.offers import offers_for_installment
-from adimple.charges.policy import (
-    DEFAULT_POLICY,
-    Policy,
-    dump_policy,
-    load_policy_text,
-    policy_warnings,
-    validate_for_tenant,
-)
 from adimple.kit.console import die, print_json
 from adimple.kit.errors import DomainError
 from adimple.kit.money import AmountError, parse_amount
+
+if TYPE_CHECKING:
+    # The debt calculator and the policy models are imported by the commands that use them:
+    # every `adimple` command loads this module, `adimple run` included.
+    from adimple.charges.indices import IndexBook, IndexSeries, SeriesName
+    from adimple.charges.policy import Policy
 
 debt_app = typer.Typer(help="Debt update (multa, juros, correção).", no_args_is_help=True)
 indices_app = typer.Typer(help="Index series (IPCA, SELIC, taxa legal).", no_args_is_help=True)
@@ -95,6 +83,8 @@ def quote_command(
     use_db: DbOpt = False,
 ) -> None:
     """Atualiza uma parcela: correção, multa, juros, taxas e total."""
+    from adimple.charges.calculator import quote_installment
+
     with _contract_errors():
         rate = _decimal(contract_rate, "--contract-rate") if contract_rate else None
         quote = quote_installment(
@@ -119,6 +109,8 @@ def offers_command(
     use_db: DbOpt = False,
 ) -> None:
     """Propostas para uma parcela: à vista com desconto e parcelamentos pela política."""
+    from adimple.charges.offers import offers_for_installment
+
     with _contract_errors():
         offers = offers_for_installment(
             principal=_amount(principal),
@@ -142,6 +134,8 @@ def indices_show(
     since: Annotated[str | None, typer.Option("--from", help="Primeiro mês (AAAA-MM).")] = None,
 ) -> None:
     """Mostra uma série (ou a cobertura de todas), com a fonte de cada valor."""
+    from adimple.charges.indices import SeriesName, check_month, parse_series_name
+
     with _contract_errors():
         first = check_month(since) if since else None
         names = [parse_series_name(series)] if series else list(SeriesName)
@@ -188,6 +182,7 @@ def indices_import(
 ) -> None:
     """Importa valores novos ou corrigidos de uma série para o banco de dados."""
     from adimple.charges import service
+    from adimple.charges.indices import parse_series_name
     from adimple.db.engine import unit_of_work
 
     with _contract_errors():
@@ -199,6 +194,8 @@ def indices_import(
 
 def _series_from_file_name(file: Path) -> SeriesName:
     """``ipca_monthly.csv`` → IPCA, ``taxa_legal_2026.csv`` → TAXA_LEGAL, etc."""
+    from adimple.charges.indices import SeriesName
+
     stem = file.name.lower().replace("-", "_")
     for prefix, name in (
         ("taxa_legal", SeriesName.TAXA_LEGAL),
@@ -221,6 +218,8 @@ def policy_export(
     fmt: Annotated[str, typer.Option("--format", help="json ou yaml.")] = "json",
 ) -> None:
     """Exporta a política ativa do credor (ou a política padrão, sem --tenant)."""
+    from adimple.charges.policy import DEFAULT_POLICY, dump_policy
+
     with _contract_errors():
         if fmt not in ("json", "yaml"):
             die("--format deve ser json ou yaml")
@@ -259,6 +258,8 @@ def policy_validate(
     file: Annotated[Path, typer.Argument(help="Política em YAML ou JSON.")],
 ) -> None:
     """Valida um arquivo de política sem gravá-lo (mesmas regras da importação)."""
+    from adimple.charges.policy import policy_warnings, validate_for_tenant
+
     with _contract_errors():
         policy = _policy(file)
         validate_for_tenant(policy)
@@ -318,6 +319,8 @@ def _consumer(kind: str) -> bool:
 
 
 def _policy(path: Path | None) -> Policy:
+    from adimple.charges.policy import DEFAULT_POLICY, load_policy_text
+
     if path is None:
         return DEFAULT_POLICY
     text = path.read_text(encoding="utf-8")
@@ -325,6 +328,8 @@ def _policy(path: Path | None) -> Policy:
 
 
 def _indices(use_db: bool) -> IndexBook:
+    from adimple.charges.indices import IndexBook
+
     if not use_db:
         return IndexBook.packaged()
     from adimple.charges import service
@@ -337,6 +342,8 @@ def _indices(use_db: bool) -> IndexBook:
 def _load_series(names: list[SeriesName]) -> list[IndexSeries]:
     """Packaged values overlaid with the database's when a database is there to read."""
     from sqlalchemy.exc import SQLAlchemyError
+
+    from adimple.charges.indices import packaged_series
 
     if _database_present():
         from adimple.charges import service
