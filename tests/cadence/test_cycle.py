@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adimple.cadence.cycle import CycleBusy, cycle_lock, plan_day, run_day
@@ -32,9 +32,12 @@ from adimple.portfolio.models import (
     Channel,
     ChannelOptOut,
     ContactOwner,
+    ContactPoint,
     Customer,
+    Receivable,
     ReceivableStatus,
 )
+from adimple.portfolio.service import delete_customer
 from adimple.tenancy.models import Tenant
 from adimple.tenancy.service import create_tenant
 from builders import (
@@ -231,6 +234,75 @@ def test_running_a_date_twice_creates_nothing(world: World) -> None:
     assert again["contacts"] == 0 and again["cases"] == {}
     assert [world.count(m) for m in (OutboxMessage, CollectionCase, CaseEvent, Task)] == counts
     assert world.count(ContactSuppression) == suppressions
+
+
+def test_every_row_a_run_writes_names_the_debtors_own_rows(world: World) -> None:
+    """Outbox rows, their links and suppressions carry no foreign key to customers, contact
+    points or títulos (migration 0014): what the key checked, and more, is checked here —
+    each one names a row of the same tenant and of the same debtor."""
+    for n in range(4):
+        customer = world.customer(mobile=n % 2 == 0)
+        make_receivable(world.session, customer, MONDAY - timedelta(days=n))
+        make_receivable(world.session, customer, TUESDAY + timedelta(days=3))
+    world.customer(do_not_contact=True)
+    blocked = world.customer(do_not_contact=True)
+    make_receivable(world.session, blocked, MONDAY)
+    stats = world.run(partitions=3)
+    assert stats["contacts"] > 0 and stats["suppressed"] > 0
+    world.session.expire_all()
+    messages = world.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.tenant_id == world.tenant_id)
+    ).all()
+    for message in messages:
+        customer = world.session.get_one(Customer, message.customer_id)
+        assert customer.tenant_id == world.tenant_id
+        point = world.session.get_one(ContactPoint, message.contact_point_id)
+        assert point.customer_id == customer.id and point.value == message.address
+        links = world.session.scalars(
+            select(OutboxReceivable.receivable_id).where(OutboxReceivable.outbox_id == message.id)
+        ).all()
+        assert links
+        for receivable_id in links:
+            assert world.session.get_one(Receivable, receivable_id).customer_id == customer.id
+    suppressions = world.session.scalars(
+        select(ContactSuppression).where(ContactSuppression.tenant_id == world.tenant_id)
+    ).all()
+    assert {s.customer_id for s in suppressions} >= {blocked.id}
+    for suppression in suppressions:
+        assert world.session.get_one(Customer, suppression.customer_id).tenant_id == world.tenant_id
+
+
+def test_deleting_a_customer_deletes_its_outbox_rows_and_suppressions(world: World) -> None:
+    """What the dropped cascades did (migration 0014), done by delete_customer."""
+    customer = world.customer()
+    receivable = make_receivable(world.session, customer, MONDAY)
+    world.run()
+    assert world.count(OutboxMessage) == 2
+    # A customer with títulos cannot be deleted; once they are gone (a test-only shortcut:
+    # the product never deletes títulos), the customer and its day's rows can be.
+    world.session.add(
+        ContactSuppression(
+            tenant_id=world.tenant_id,
+            customer_id=customer.id,
+            plan_date=TUESDAY,
+            step_key="aviso_d1",
+            channel=Channel.SMS,
+            reason="window",
+            idempotency_key=f"test:{customer.id}",
+            created_at=datetime.now(UTC),
+        )
+    )
+    world.session.execute(
+        delete(OutboxReceivable).where(OutboxReceivable.tenant_id == world.tenant_id)
+    )
+    world.session.execute(delete(CaseEvent).where(CaseEvent.tenant_id == world.tenant_id))
+    world.session.execute(delete(CollectionCase).where(CollectionCase.tenant_id == world.tenant_id))
+    world.session.delete(receivable)
+    world.session.flush()
+    delete_customer(world.session, tenant_id=world.tenant_id, customer_id=customer.id, actor="t")
+    world.session.commit()
+    assert world.count(OutboxMessage) == world.count(ContactSuppression) == 0
+    assert world.session.get(Customer, customer.id) is None
 
 
 def test_catch_up_plans_only_the_most_advanced_step(world: World) -> None:

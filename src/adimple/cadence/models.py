@@ -234,9 +234,10 @@ class ContactSuppression(IdMixin, TenantMixin, Base):
         Index("ix_contact_suppression_tenant_date", "tenant_id", "plan_date"),
     )
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("customer.id", ondelete="CASCADE")
-    )
+    # No foreign key to customer: the daily cycle writes thousands of these a day, and each
+    # check would lock (and write) a random customer page — migration 0014 says why that is
+    # safe; portfolio.service.delete_customer deletes them itself.
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     case_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("collection_case.id", ondelete="CASCADE")
     )

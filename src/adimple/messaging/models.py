@@ -94,15 +94,15 @@ class OutboxMessage(IdMixin, TenantMixin, TimestampMixin, Base):
         ),
     )
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("customer.id", ondelete="CASCADE")
-    )
+    # No foreign keys to customer and contact point: the daily cycle writes tens of thousands
+    # of rows a day, and each check would lock (and write) a random page of those big tables
+    # (migration 0014 says why that is safe). The address is copied when planned; a contact
+    # point that no longer exists is simply not invalidated on a bounce.
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     case_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("collection_case.id", ondelete="SET NULL")
     )
-    contact_point_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("contact_point.id", ondelete="SET NULL")
-    )
+    contact_point_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
     address: Mapped[str] = mapped_column(String(300))  # the contact point's value when planned
     step_key: Mapped[str] = mapped_column(String(64))
@@ -144,9 +144,9 @@ class OutboxReceivable(TenantMixin, Base):
     outbox_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("outbox_message.id", ondelete="CASCADE")
     )
-    receivable_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("receivable.id", ondelete="CASCADE")
-    )
+    # No foreign key to receivable: títulos are never deleted, and a day's 40,000 links would
+    # each lock (and write) a random page of the título table (migration 0014).
+    receivable_id: Mapped[uuid.UUID] = mapped_column(Uuid)
 
 
 class Task(IdMixin, TenantMixin, TimestampMixin, Base):
