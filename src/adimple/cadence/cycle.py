@@ -75,6 +75,7 @@ from adimple.db.dialect import (
     update_rows,
 )
 from adimple.kit.calendar import overdue_cutoff
+from adimple.kit.ids import time_ordered_uuid
 from adimple.messaging.models import (
     OutboxMessage,
     OutboxReceivable,
@@ -400,7 +401,7 @@ def _write_events(
                 key = f"{kind}:{state.id}:{day.isoformat()}"
             rows.append(
                 {
-                    "id": uuid.uuid4(),
+                    "id": time_ordered_uuid(),
                     "tenant_id": tenant_id,
                     "case_id": state.id,
                     "kind": kind,
@@ -446,7 +447,7 @@ def _write_contacts(
         return
     rows = [
         {
-            "id": uuid.uuid4(),
+            "id": time_ordered_uuid(),
             "tenant_id": tenant_id,
             "customer_id": c.customer_id,
             "case_id": c.case_id,
@@ -493,7 +494,7 @@ def _write_rest(
             _table(Task),
             [
                 {
-                    "id": uuid.uuid4(),
+                    "id": time_ordered_uuid(),
                     "tenant_id": tenant_id,
                     "customer_id": t.customer_id,
                     "case_id": t.case_id,
@@ -517,7 +518,7 @@ def _write_rest(
             _table(ContactSuppression),
             [
                 {
-                    "id": uuid.uuid4(),
+                    "id": time_ordered_uuid(),
                     "tenant_id": tenant_id,
                     "customer_id": s.customer_id,
                     "case_id": s.case_id,
@@ -537,7 +538,7 @@ def _write_rest(
             _table(CreditBureauRecord),
             [
                 {
-                    "id": uuid.uuid4(),
+                    "id": time_ordered_uuid(),
                     "tenant_id": tenant_id,
                     "customer_id": n.customer_id,
                     "receivable_id": n.receivable_id,

@@ -210,8 +210,10 @@ class CaseEvent(IdMixin, TenantMixin, Base):
 
     __tablename__ = "case_event"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "idempotency_key"),
-        Index("ix_case_event_tenant_case", "tenant_id", "case_id"),
+        # Every key names its case, so this is "unique per key" and also the index for a
+        # case's events: one index for a day's ten thousand inserts to touch, not two
+        # (migration 0015).
+        UniqueConstraint("tenant_id", "case_id", "idempotency_key"),
     )
 
     case_id: Mapped[uuid.UUID] = mapped_column(

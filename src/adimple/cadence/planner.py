@@ -37,6 +37,7 @@ from adimple.compliance.rules import (
     schedule_contact,
 )
 from adimple.kit.calendar import timezone_for_uf
+from adimple.kit.ids import time_ordered_uuid
 from adimple.portfolio.models import Channel
 
 # CDC art. 43 §2 and DESIGN §5: the bureau may be told only after the written notice's
@@ -702,7 +703,7 @@ def open_case(
     anchor = customer.overdue[0]
     first = first_step_on(steps_by_version.get(version_id, []), anchor.due_date)
     return CaseState(
-        id=uuid.uuid4(),
+        id=time_ordered_uuid(),
         customer_id=customer.id,
         status="open",
         segment=segment.code,

@@ -1,0 +1,33 @@
+import time
+import uuid
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adimple.kit.ids import time_ordered_uuid
+
+
+def test_version_7_with_the_rfc_variant() -> None:
+    value = time_ordered_uuid()
+    assert value.version == 7
+    assert value.variant == uuid.RFC_4122
+
+
+def test_the_first_48_bits_are_the_time_in_milliseconds() -> None:
+    before = time.time_ns() // 1_000_000
+    value = time_ordered_uuid()
+    after = time.time_ns() // 1_000_000
+    assert before <= value.int >> 80 <= after
+
+
+def test_ids_of_later_milliseconds_sort_after() -> None:
+    first = time_ordered_uuid()
+    time.sleep(0.002)
+    assert time_ordered_uuid() > first
+
+
+@settings(max_examples=50)
+@given(st.integers(min_value=1, max_value=200))
+def test_distinct_within_one_millisecond(count: int) -> None:
+    values = [time_ordered_uuid() for _ in range(count)]
+    assert len(set(values)) == count
