@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from adimple.db.dialect import insert_rows, update_rows
-from adimple.portfolio.models import Receivable, ReceivableStatus
+from adimple.db.dialect import insert_rows, update_rows, uuid_batch, uuid_in, uuid_param
+from adimple.portfolio.models import Customer, Receivable, ReceivableStatus
 from adimple.tenancy.models import Tenant
 from builders import make_customer, make_receivable
 
@@ -97,3 +97,21 @@ def test_insert_rows_skips_conflicts_and_returns_what_it_inserted(
     assert {str(i).replace("-", "") for i in inserted} == {new.id.hex}
     session.expire_all()
     assert session.get(Receivable, new.id).external_id == "T2"
+
+
+def test_a_uuid_batch_serves_several_statements(session: Session, tenant: Tenant) -> None:
+    """One conversion of the ids, used by ``uuid_in`` and by a textual ``uuid_param``."""
+    customers = [make_customer(session, tenant) for _ in range(3)]
+    session.flush()
+    conn = session.connection()
+    wanted = [customers[0].id, customers[2].id, customers[0].id]
+    batch = uuid_batch(conn, wanted)
+    found = set(session.scalars(select(Customer.id).where(uuid_in(conn, Customer.id, batch))))
+    assert found == {customers[0].id, customers[2].id}
+    column = "id = ANY(:ids)" if conn.dialect.name == "postgresql" else "id IN :ids"
+    statement = text(f"SELECT count(*) FROM customer WHERE {column}").bindparams(
+        uuid_param(conn, "ids")
+    )
+    assert conn.execute(statement, {"ids": batch}).scalar_one() == 2
+    none = uuid_batch(conn, [])
+    assert list(session.scalars(select(Customer.id).where(uuid_in(conn, Customer.id, none)))) == []

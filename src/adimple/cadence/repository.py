@@ -31,8 +31,6 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.elements import BindParameter
 
 from adimple.cadence.models import (
     BureauStatus,
@@ -54,7 +52,9 @@ from adimple.db.dialect import (
     id_chunk_size,
     is_postgres,
     month_index_sql,
+    uuid_batch,
     uuid_in,
+    uuid_param,
 )
 from adimple.kit.calendar import overdue_cutoff, timezone_for_uf
 from adimple.kit.money import from_cents
@@ -368,7 +368,8 @@ def load_customers(
     since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
     channels = {c.value: c for c in Channel}
     agreement_status = ReceivableStatus.AGREEMENT.value
-    for chunk in chunks(ids, id_chunk_size(conn)):
+    for ids_chunk in chunks(ids, id_chunk_size(conn)):
+        chunk = uuid_batch(conn, ids_chunk)  # converted once for the six queries below
         # One pass over the customers' títulos: the overdue ones (a case's) and whether any
         # is in an agreement (a guard for everyone).
         agreement: set[uuid.UUID] = set()
@@ -527,13 +528,7 @@ def features(
     paid_late = f"(x.status = 'paid' AND x.last_paid_on IS NOT NULL AND {late_days} > :grace)"
     overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
     month = month_index_sql(conn, "x.due_date")
-    ids_param: BindParameter[Any]
-    if is_postgres(conn):
-        ids_clause = "x.customer_id = ANY(:ids)"
-        ids_param = bindparam("ids", type_=ARRAY(Uuid()))
-    else:
-        ids_clause = "x.customer_id IN :ids"
-        ids_param = bindparam("ids", expanding=True, type_=Uuid())
+    ids_clause = "x.customer_id = ANY(:ids)" if is_postgres(conn) else "x.customer_id IN :ids"
     stmt = text(
         # Every column read here is in ix_receivable_customer_profile, and each título carries
         # its latest payment date (kept by triggers on payment): an index-only scan, no heap
@@ -549,7 +544,7 @@ def features(
         f"FROM receivable AS x WHERE x.tenant_id = :t AND {ids_clause} GROUP BY x.customer_id"
     ).bindparams(
         bindparam("t", tenant_id, type_=Uuid()),
-        ids_param,
+        uuid_param(conn, "ids"),
         bindparam("cutoff", cutoff, type_=Date()),
         bindparam("prescribed", prescribed_on, type_=Date()),
         bindparam("chronic_since", chronic_since, type_=Date()),
@@ -559,13 +554,14 @@ def features(
     kinds: dict[uuid.UUID, bool] = {}
     result: dict[uuid.UUID, CustomerFeatures] = {}
     for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
+        batch = uuid_batch(conn, chunk)
         for row in conn.execute(
             select(Customer.id, Customer.document_kind, Customer.consumer).where(
-                Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
+                Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch)
             )
         ).all():
             kinds[row.id] = row.document_kind == DocumentKind.CNPJ and not row.consumer
-        for row in conn.execute(stmt, {"ids": list(chunk)}).all():
+        for row in conn.execute(stmt, {"ids": batch}).all():
             customer_id = row.customer_id
             if not isinstance(customer_id, uuid.UUID):
                 customer_id = uuid.UUID(str(customer_id))
