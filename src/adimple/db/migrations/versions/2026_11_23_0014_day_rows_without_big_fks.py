@@ -9,7 +9,7 @@ which writes the lock into that row's page. A 10M-título day writes about 27,00
 título. So each check dirtied a random page of a multi-gigabyte table, and after a checkpoint
 that page went into the WAL whole. One day wrote 840 MB of WAL, 110,000 full-page images, and
 PostgreSQL's backends had to write out dirty buffers themselves. Without these four keys the
-same day writes 270 MB, and the run takes 11–14 s instead of 18–23 s (docs/benchmarks.md,
+same day writes 270 MB, and the run takes 11–16 s instead of 18–23 s (docs/benchmarks.md,
 "Daily cycle", session 7).
 
 What keeps the references valid: the cycle writes these rows from the customers, contact
