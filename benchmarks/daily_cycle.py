@@ -232,6 +232,14 @@ def warm_caches(db: str, url: str, sqlite_file: Path) -> None:
                     pass
 
 
+def copy_of(conn: psycopg.Connection, database: str) -> str:
+    """``CREATE DATABASE``'s clause for a copy of ``database``. PostgreSQL 15 copies a
+    template through the WAL by default: 12 GB of WAL for a 10M snapshot, and checkpoints the
+    timed run would share the disk with; ``FILE_COPY`` copies the files."""
+    strategy = " STRATEGY FILE_COPY" if conn.info.server_version >= 150000 else ""
+    return f'TEMPLATE "{database}"{strategy}'
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=20_000)
@@ -261,13 +269,7 @@ def main() -> None:
     if args.db == "postgresql":
         name = f"adimple_bench_cycle_{os.getpid()}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            template = ""
-            if args.reuse:
-                template = f' TEMPLATE "{args.reuse}"'
-                # PostgreSQL 15 copies a template through the WAL by default: 12 GB of WAL
-                # for a 10M snapshot, and checkpoints the timed run would share the disk with.
-                if conn.info.server_version >= 150000:
-                    template += " STRATEGY FILE_COPY"
+            template = f" {copy_of(conn, args.reuse)}" if args.reuse else ""
             conn.execute(f'CREATE DATABASE "{name}"{template}')
         url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     else:
@@ -318,8 +320,7 @@ def main() -> None:
             engine.dispose()
             if args.db == "postgresql":
                 with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                    strategy = " STRATEGY FILE_COPY" if conn.info.server_version >= 150000 else ""
-                    conn.execute(f'CREATE DATABASE "{name}_snapshot" TEMPLATE "{name}"{strategy}')
+                    conn.execute(f'CREATE DATABASE "{name}_snapshot" {copy_of(conn, name)}')
                 print(f"snapshot: {name}_snapshot", file=sys.stderr)
             else:
                 snapshot = workdir.with_name(workdir.name + "-snapshot.db")

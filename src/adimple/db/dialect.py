@@ -173,11 +173,10 @@ class UuidArray:
     (a tenth of a worker's CPU at 10M títulos). Its dumper sends the text typed as
     ``uuid[]``, so the server plans exactly as for a list of ``UUID``."""
 
-    __slots__ = ("ids", "text")
+    __slots__ = ("text",)
 
     def __init__(self, ids: Sequence[Any]) -> None:
-        self.ids = list(ids)
-        self.text = ("{" + ",".join(str(i) for i in self.ids) + "}").encode()
+        self.text = ("{" + ",".join(str(i) for i in ids) + "}").encode()
 
 
 class _UuidArrayType(UserDefinedType[Any]):
@@ -234,7 +233,8 @@ def uuid_in(conn: Connection, column: Any, ids: Sequence[Any] | UuidArray) -> An
 
         batch = ids if isinstance(ids, UuidArray) else uuid_batch(conn, ids)
         return column == any_(literal(batch, type_=_UuidArrayType()))
-    return column.in_(ids.ids if isinstance(ids, UuidArray) else list(ids))
+    assert not isinstance(ids, UuidArray)  # uuid_batch makes them only for PostgreSQL
+    return column.in_(list(ids))
 
 
 def id_chunk_size(conn: Connection) -> int:
