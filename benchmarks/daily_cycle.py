@@ -417,9 +417,11 @@ def main() -> None:
     finally:
         if args.keep:
             print(f"kept: {url}", file=sys.stderr)
-        elif args.db == "postgresql":
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            if args.db == "postgresql":
+                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            shutil.rmtree(workdir, ignore_errors=True)  # SQLite's database: 14 GB at 10M
 
 
 if __name__ == "__main__":
