@@ -1,12 +1,19 @@
+import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adimple.kit import calendar
 from adimple.kit.calendar import (
+    HOLIDAY_TABLE,
     add_bank_business_days,
+    build_holiday_table,
     is_bank_business_day,
+    is_local_holiday,
     is_within_contact_window,
     next_bank_business_day,
     next_contact_opening,
@@ -51,6 +58,43 @@ class TestBankBusinessDays:
         result = next_bank_business_day(day)
         assert result >= day and is_bank_business_day(result)
         assert all(not is_bank_business_day(day + timedelta(d)) for d in range((result - day).days))
+
+
+class TestHolidayTable:
+    def test_the_shipped_table_is_what_the_holidays_library_says(self) -> None:
+        shipped = json.loads(HOLIDAY_TABLE.read_text())
+        assert shipped == build_holiday_table(), (
+            "the holiday table is out of date (a new law, or a new `holidays` release): "
+            "python -c 'from adimple.kit.calendar import write_holiday_table as w; w()'"
+        )
+
+    @pytest.mark.parametrize("year", [1999, 2081])
+    def test_years_outside_the_table_ask_the_library(self, year: int) -> None:
+        assert not is_bank_business_day(date(year, 12, 25))
+        assert is_local_holiday(date(year, 7, 9), "SP")  # Revolução Constitucionalista
+        assert not is_local_holiday(date(year, 7, 9), "RJ")
+        assert not calendar._state_holidays(year, "SP") & calendar._bank_holidays(year)
+
+    def test_state_holidays_come_on_top_of_the_bank_holidays(self) -> None:
+        assert is_local_holiday(date(2026, 7, 9), "SP")
+        assert is_local_holiday(date(2026, 4, 23), "RJ")  # São Jorge
+        assert not is_local_holiday(date(2026, 4, 23), "SP")
+        assert is_local_holiday(date(2026, 12, 25), "SP") and is_local_holiday(
+            date(2026, 12, 25), None
+        )
+
+    def test_starting_a_command_does_not_load_the_library(self) -> None:
+        # The library's first calendar imports every country it knows: 0.6 s of each start.
+        code = (
+            "import sys; from datetime import date; import adimple.cli; "
+            "from adimple.kit.calendar import overdue_cutoff, is_local_holiday; "
+            "overdue_cutoff(date(2026, 11, 24)); is_local_holiday(date(2026, 7, 9), 'SP'); "
+            "print('holidays' in sys.modules)"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == "False"
 
 
 def at(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:

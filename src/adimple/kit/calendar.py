@@ -11,12 +11,14 @@ Sundays, bank holidays and the holidays of the debtor's state.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
 from dateutil.easter import easter
 
 UFS: frozenset[str] = frozenset(
@@ -80,8 +82,18 @@ def timezone_for_uf(uf: str | None) -> ZoneInfo:
     return ZoneInfo(UF_TIMEZONES.get((uf or "").upper(), DEFAULT_TIMEZONE))
 
 
-@lru_cache(maxsize=256)
-def _bank_holidays(year: int) -> frozenset[date]:
+# The holidays of HOLIDAY_YEARS as the ``holidays`` library gives them, computed once and kept
+# in the package: the library's first Brazilian calendar imports all of its ~280 countries,
+# 0.6–0.7 s of every command's start (the daily cycle asks on its first line). Years outside
+# the table ask the library. tests/kit/test_calendar.py fails when the table and the library
+# disagree (a new holiday law, a library update); ``write_holiday_table()`` rewrites it.
+HOLIDAY_YEARS = range(2000, 2081)
+HOLIDAY_TABLE = Path(__file__).with_name("data") / "holidays_br.json"
+
+
+def _library_bank_holidays(year: int) -> frozenset[date]:
+    import holidays
+
     national = holidays.country_holidays("BR", years=year, categories=("public",))
     days = set(national.keys())
     e = easter(year)
@@ -90,11 +102,52 @@ def _bank_holidays(year: int) -> frozenset[date]:
     return frozenset(days)
 
 
+def _library_state_holidays(year: int, uf: str) -> frozenset[date]:
+    import holidays
+
+    return frozenset(holidays.country_holidays("BR", subdiv=uf, years=year).keys())
+
+
+def build_holiday_table(years: range = HOLIDAY_YEARS) -> dict[str, Any]:
+    """The table's contents: per year, the bank holidays and each state's other holidays."""
+    table: dict[str, Any] = {"bank": {}, "state": {uf: {} for uf in sorted(UFS)}}
+    for year in years:
+        bank = _library_bank_holidays(year)
+        table["bank"][str(year)] = sorted(d.isoformat() for d in bank)
+        for uf in sorted(UFS):
+            extra = _library_state_holidays(year, uf) - bank
+            table["state"][uf][str(year)] = sorted(d.isoformat() for d in extra)
+    return table
+
+
+def write_holiday_table(path: Path = HOLIDAY_TABLE) -> None:
+    path.write_text(json.dumps(build_holiday_table(), indent=0, sort_keys=True) + "\n")
+
+
+@lru_cache(maxsize=1)
+def _holiday_table() -> dict[str, Any]:
+    return json.loads(HOLIDAY_TABLE.read_text())
+
+
+def _dates(values: list[str]) -> frozenset[date]:
+    return frozenset(date.fromisoformat(v) for v in values)
+
+
+@lru_cache(maxsize=256)
+def _bank_holidays(year: int) -> frozenset[date]:
+    if year in HOLIDAY_YEARS:
+        return _dates(_holiday_table()["bank"][str(year)])
+    return _library_bank_holidays(year)
+
+
 @lru_cache(maxsize=4096)
 def _state_holidays(year: int, uf: str) -> frozenset[date]:
+    """The state's own holidays, beyond the bank holidays (callers ask for either)."""
     if uf not in UFS:
         return frozenset()
-    return frozenset(holidays.country_holidays("BR", subdiv=uf, years=year).keys())
+    if year in HOLIDAY_YEARS:
+        return _dates(_holiday_table()["state"][uf][str(year)])
+    return _library_state_holidays(year, uf) - _bank_holidays(year)
 
 
 def is_bank_holiday(day: date) -> bool:
