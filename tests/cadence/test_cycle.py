@@ -165,6 +165,51 @@ def test_pre_due_reminder_is_consolidated_per_channel(world: World) -> None:
     }
 
 
+def test_earlier_reminders_only_for_chronic_late_payers(world: World) -> None:
+    """D-5 and D-1 belong to the chronic late payer's cadence alone, so a customer whose
+    títulos fall only on those dates is reminded only with that many late months (the cycle
+    drops the others in SQL); a customer with a D-3 título still gets the usual reminder."""
+    install_cadence(
+        world.session,
+        world.tenant,
+        "cronico",
+        [
+            {"id": "lembrete_d5", "offset_days": -5, "channels": ["email"], "template": "x"},
+            {"id": "lembrete_d1", "offset_days": -1, "channels": ["sms"], "template": "x"},
+            {"id": "aviso_d1", "offset_days": 1, "channels": ["email"], "template": "x"},
+        ],
+    )
+    install_segments(
+        world.session, world.tenant, [("late", "chronic_late", 50, "cronico", {"min_months": 3})]
+    )
+
+    def history(customer: Customer, *, days_late: int) -> None:
+        for months in (1, 2, 3):  # three of the last six months
+            due = date(2026, 11 - months, 10)
+            pay(
+                world.session,
+                make_receivable(world.session, customer, due),
+                due + timedelta(days=days_late),
+            )
+
+    chronic, almost, punctual, mixed = (world.customer() for _ in range(4))
+    history(chronic, days_late=10)
+    history(punctual, days_late=0)
+    history(mixed, days_late=0)
+    for months in (1, 2):  # late in two months only
+        due = date(2026, 11 - months, 10)
+        pay(world.session, make_receivable(world.session, almost, due), due + timedelta(days=10))
+    for customer in (chronic, almost, punctual, mixed):
+        make_receivable(world.session, customer, TUESDAY + timedelta(days=1))
+        make_receivable(world.session, customer, TUESDAY + timedelta(days=5))
+    make_receivable(world.session, mixed, TUESDAY + timedelta(days=3))
+    plan = world.plan()
+    assert sorted(contacts_of(plan, chronic)) == [("lembrete_d1", "sms"), ("lembrete_d5", "email")]
+    assert contacts_of(plan, almost) == []
+    assert contacts_of(plan, punctual) == []
+    assert contacts_of(plan, mixed) == [("lembrete_d3", "email"), ("lembrete_d3", "whatsapp")]
+
+
 def test_overdue_customer_gets_a_case_and_the_first_step(world: World) -> None:
     customer = world.customer()
     receivable = make_receivable(world.session, customer, MONDAY)

@@ -50,11 +50,13 @@ from adimple.cadence.planner import (
     pre_due_steps,
 )
 from adimple.cadence.rules import (
+    CustomerFeatures,
     StepDef,
     due_dates_for,
+    first_reminder_segment,
+    min_late_months,
     months_back,
     reminder_candidates,
-    reminder_segment,
     same_day_months_back,
     segment_window,
     step_date,
@@ -288,19 +290,39 @@ def _plan_reminders(
     eligible = [c for c in grouped if not touched.get(c, c in live_before)]
     if not eligible:
         return
+    # A customer hears only from the segments whose reminders fall on its títulos' due dates.
+    # Where those are all chronic-late-payer segments (the D-5 and D-1 reminders of the
+    # default régua: two thirds of the candidates), the customer needs that many late months
+    # to hear anything, and SQL drops the rest before their features reach Python.
+    serves: dict[date, set[int]] = defaultdict(set)  # due date → indexes into candidates
+    for index, candidate in enumerate(candidates):
+        version = config.versions.get(candidate.cadence_name)
+        for step in by_version.get(version, []) if version else []:
+            for due in due_dates_for(day, step):
+                serves[due].add(index)
+    by_minimum: dict[int | None, list[uuid.UUID]] = defaultdict(list)
+    for customer_id in eligible:
+        reach = {i for r in grouped[customer_id] for i in serves[r.due_date]}
+        minimum = min_late_months([candidates[i] for i in reach])
+        by_minimum[minimum].append(customer_id)
     chronic, loyal = segment_window(config.segments)
-    feats = repo.features(
-        conn,
-        tenant_id,
-        eligible,
-        cutoff=config.cutoff,
-        prescribed_on=config.prescribed_on,
-        chronic_since=months_back(day, chronic - 1),
-        loyal_since=same_day_months_back(day, loyal),
-    )
+    feats: dict[uuid.UUID, CustomerFeatures] = {}
+    for minimum, customer_ids in by_minimum.items():
+        feats |= repo.features(
+            conn,
+            tenant_id,
+            customer_ids,
+            cutoff=config.cutoff,
+            prescribed_on=config.prescribed_on,
+            chronic_since=months_back(day, chronic - 1),
+            loyal_since=same_day_months_back(day, loyal),
+            min_late_months=minimum,
+        )
     todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
     for customer_id in eligible:
-        segment = reminder_segment(feats[customer_id], candidates, day)  # same answer, sorted once
+        if customer_id not in feats:
+            continue  # fewer late months than any segment reminding on its dates asks for
+        segment = first_reminder_segment(feats[customer_id], candidates, day)
         version_id = config.versions.get(segment.cadence_name) if segment else None
         if version_id is None:
             continue

@@ -522,13 +522,23 @@ def features(
     prescribed_on: date,
     chronic_since: date,
     loyal_since: date,
+    min_late_months: int | None = None,
 ) -> dict[uuid.UUID, CustomerFeatures]:
-    """Segment features for the customers whose case opens today, aggregated in SQL."""
+    """Segment features for the customers whose case opens today, aggregated in SQL.
+
+    With ``min_late_months``, only the customers with at least that many late months are
+    returned (the others are of no interest to the caller: see ``_plan_reminders``).
+    """
     late_days = days_between_sql(conn, "x.last_paid_on", "x.due_date")
     paid_late = f"(x.status = 'paid' AND x.last_paid_on IS NOT NULL AND {late_days} > :grace)"
     overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
     month = month_index_sql(conn, "x.due_date")
     ids_clause = "x.customer_id = ANY(:ids)" if is_postgres(conn) else "x.customer_id IN :ids"
+    late_months = (
+        f"COUNT(DISTINCT CASE WHEN x.due_date >= :chronic_since AND ({paid_late} OR "
+        f"{overdue_now}) THEN {month} END)"
+    )
+    having = "" if min_late_months is None else f" HAVING {late_months} >= :min_late"
     stmt = text(
         # Every column read here is in ix_receivable_customer_profile, and each título carries
         # its latest payment date (kept by triggers on payment): an index-only scan, no heap
@@ -536,12 +546,12 @@ def features(
         "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
         "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
         "AND x.due_date > :prescribed THEN x.balance_cents ELSE 0 END) AS overdue_cents, "
-        f"COUNT(DISTINCT CASE WHEN x.due_date >= :chronic_since AND ({paid_late} OR {overdue_now}) "
-        f"THEN {month} END) AS late_months, "
+        f"{late_months} AS late_months, "
         f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
         "AS paid_late_recent, "
         "MAX(CASE WHEN x.last_paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
         f"FROM receivable AS x WHERE x.tenant_id = :t AND {ids_clause} GROUP BY x.customer_id"
+        f"{having}"
     ).bindparams(
         bindparam("t", tenant_id, type_=Uuid()),
         uuid_param(conn, "ids"),
@@ -551,20 +561,24 @@ def features(
         bindparam("loyal_since", loyal_since, type_=Date()),
         bindparam("grace", LATE_GRACE_DAYS, type_=Integer()),
     )
-    kinds: dict[uuid.UUID, bool] = {}
+    if min_late_months is not None:
+        stmt = stmt.bindparams(bindparam("min_late", min_late_months, type_=Integer()))
     result: dict[uuid.UUID, CustomerFeatures] = {}
     for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
         batch = uuid_batch(conn, chunk)
-        for row in conn.execute(
-            select(Customer.id, Customer.document_kind, Customer.consumer).where(
-                Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch)
-            )
-        ).all():
-            kinds[row.id] = row.document_kind == DocumentKind.CNPJ and not row.consumer
-        for row in conn.execute(stmt, {"ids": batch}).all():
-            customer_id = row.customer_id
-            if not isinstance(customer_id, uuid.UUID):
-                customer_id = uuid.UUID(str(customer_id))
+        rows = conn.execute(stmt, {"ids": batch}).all()
+        if min_late_months is not None:  # the kinds of the customers that are left
+            batch = uuid_batch(conn, [_as_uuid(row.customer_id) for row in rows])
+        kinds: dict[uuid.UUID, bool] = {}
+        if rows:
+            for row in conn.execute(
+                select(Customer.id, Customer.document_kind, Customer.consumer).where(
+                    Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch)
+                )
+            ).all():
+                kinds[row.id] = row.document_kind == DocumentKind.CNPJ and not row.consumer
+        for row in rows:
+            customer_id = _as_uuid(row.customer_id)
             result[customer_id] = CustomerFeatures(
                 is_business=kinds[customer_id],
                 overdue_balance=from_cents(int(row.overdue_cents or 0)),
@@ -575,6 +589,10 @@ def features(
                 paid_late_recent=int(row.paid_late_recent or 0),
             )
     return result
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _as_date(value: Any) -> date:

@@ -235,7 +235,22 @@ def reminder_segment(
     segment's reminders. The catch-all (``always``) and overdue-balance rules play no part
     before anything is due.
     """
-    for segment in reminder_candidates(segments):
+    return first_reminder_segment(features, reminder_candidates(segments), day)
+
+
+def first_reminder_segment(
+    features: CustomerFeatures, candidates: Sequence[SegmentDef], day: date
+) -> SegmentDef | None:
+    """:func:`reminder_segment` over :func:`reminder_candidates`' list, computed once."""
+    for segment in candidates:
         if segment.kind == "preventive" or _matches(segment, features, day) is not None:
             return segment
     return None
+
+
+def min_late_months(segments: Sequence[SegmentDef]) -> int | None:
+    """The fewest late months any of ``segments`` asks for, when every one of them is a
+    chronic-late-payer rule (else None: no such necessary condition)."""
+    if not segments or any(s.kind != "chronic_late" for s in segments):
+        return None
+    return min(int(s.params.get("min_months", 3)) for s in segments)
