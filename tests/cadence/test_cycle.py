@@ -700,13 +700,20 @@ def test_a_failing_worker_fails_the_run_and_frees_the_lock(world: World) -> None
     assert world.run(partitions=4, workers=2)["cases"]["opened"] == 6
 
 
-def test_late_loaded_overdue_titles_are_picked_up_after_a_run(world: World) -> None:
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_late_loaded_overdue_titles_are_picked_up_after_a_run(
+    world: World, partitions: int
+) -> None:
     first = world.customer()
     make_receivable(world.session, first, MONDAY)
     reopened = world.customer()
     title = make_receivable(
         world.session, reopened, date(2026, 10, 20), status=ReceivableStatus.PAID
     )
+    # Títulos that were there at the first run and fall due after it (unchanged since).
+    newly = [world.customer() for _ in range(6)]
+    for customer in newly:
+        make_receivable(world.session, customer, TUESDAY)
     world.run()
     assert world.case(reopened) is None
     # Loaded after the run, already 40 days overdue: not "newly overdue", but new to the cycle.
@@ -715,9 +722,11 @@ def test_late_loaded_overdue_titles_are_picked_up_after_a_run(world: World) -> N
     # And a título reopened after the run (an estorno, a broken agreement).
     title.status = ReceivableStatus.OPEN
     title.balance = title.original_amount
-    world.run(date(2026, 11, 25))  # incremental: only what changed since the last run
-    assert world.case(late) is not None
-    assert world.case(reopened) is not None
+    # incremental: only what changed since the last run, each customer in its own partition
+    stats = world.run(date(2026, 11, 25), partitions=partitions)
+    assert stats["cases"]["opened"] == 8
+    for customer in [late, reopened, *newly]:
+        assert world.case(customer) is not None
 
 
 def test_a_payment_recorded_late_does_not_cure_a_case_still_overdue_today(world: World) -> None:
