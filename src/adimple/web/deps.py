@@ -30,7 +30,11 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs before the response is sent. With FastAPI's default
+# ("request") it ran after: a client could read the 201 or follow the redirect before the
+# write was visible — the portal's browser test, under load, found the login's session not yet
+# committed on the next page — and a commit that failed came after a success was reported.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def get_page_session(request: Request) -> AsyncIterator[Session]:
