@@ -179,16 +179,7 @@ def plan_partition(conn: Connection, config: Config, part: repo.Partition) -> Pa
 
     states: list[CaseState] = [_state(row) for row in due]
     if new_customers:
-        chronic, loyal = segment_window(config.segments)
-        feats = repo.features(
-            conn,
-            tenant_id,
-            new_customers,
-            cutoff=config.cutoff,
-            prescribed_on=config.prescribed_on,
-            chronic_since=months_back(day, chronic - 1),
-            loyal_since=same_day_months_back(day, loyal),
-        )
+        feats = _features(conn, config, new_customers)
         for customer_id in sorted(new_customers):
             states.append(
                 open_case(
@@ -229,6 +220,26 @@ def _load(
         prescribed_on=config.prescribed_on,
         attempts_window_days=config.policy.attempts_window_days,
         with_cases=with_cases,
+    )
+
+
+def _features(
+    conn: Connection,
+    config: Config,
+    customer_ids: list[uuid.UUID],
+    *,
+    min_late_months: int | None = None,
+) -> dict[uuid.UUID, CustomerFeatures]:
+    chronic, loyal = segment_window(config.segments)
+    return repo.features(
+        conn,
+        config.tenant_id,
+        customer_ids,
+        cutoff=config.cutoff,
+        prescribed_on=config.prescribed_on,
+        chronic_since=months_back(config.day, chronic - 1),
+        loyal_since=same_day_months_back(config.day, loyal),
+        min_late_months=min_late_months,
     )
 
 
@@ -305,19 +316,9 @@ def _plan_reminders(
         reach = {i for r in grouped[customer_id] for i in serves[r.due_date]}
         minimum = min_late_months([candidates[i] for i in reach])
         by_minimum[minimum].append(customer_id)
-    chronic, loyal = segment_window(config.segments)
     feats: dict[uuid.UUID, CustomerFeatures] = {}
     for minimum, customer_ids in by_minimum.items():
-        feats |= repo.features(
-            conn,
-            tenant_id,
-            customer_ids,
-            cutoff=config.cutoff,
-            prescribed_on=config.prescribed_on,
-            chronic_since=months_back(day, chronic - 1),
-            loyal_since=same_day_months_back(day, loyal),
-            min_late_months=minimum,
-        )
+        feats |= _features(conn, config, customer_ids, min_late_months=minimum)
     todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
     for customer_id in eligible:
         if customer_id not in feats:
