@@ -303,7 +303,7 @@ def _plan_reminders(
         return
     # A customer hears only from the segments whose reminders fall on its títulos' due dates.
     # Where those are all chronic-late-payer segments (the D-5 and D-1 reminders of the
-    # default régua: two thirds of the candidates), the customer needs that many late months
+    # default régua: about 60 % of the candidates), the customer needs that many late months
     # to hear anything, and SQL drops the rest before their features reach Python.
     serves: dict[date, set[int]] = defaultdict(set)  # due date → indexes into candidates
     for index, candidate in enumerate(candidates):
