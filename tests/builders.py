@@ -27,6 +27,21 @@ from adimple.tenancy.models import Tenant
 _counter = itertools.count(1)
 
 
+def make_tenant(session: Session, prefix: str = "t", **fields: Any) -> Tenant:
+    """A creditor with every identification CDC art. 42-A asks for, under a fresh slug."""
+    from adimple.tenancy.service import create_tenant
+
+    values: dict[str, Any] = {
+        "legal_name": "Loja Exemplo Comércio Ltda",
+        "document": "11.222.333/0001-81",
+        "address": "Rua Augusta, 100",
+        "city": "São Paulo",
+        "uf": "SP",
+        **fields,
+    }
+    return create_tenant(session, slug=f"{prefix}-{uuid.uuid4().hex[:8]}", **values)
+
+
 def make_customer(session: Session, tenant: Tenant, **fields: Any) -> Customer:
     n = next(_counter)
     values: dict[str, Any] = {

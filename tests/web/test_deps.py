@@ -3,7 +3,6 @@ response (follows a redirect, reads what it just created) finds the write there.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,22 +12,14 @@ from sqlalchemy.orm import sessionmaker
 
 from adimple.db.engine import READ_ONLY_OPTION
 from adimple.tenancy.models import Tenant
-from adimple.tenancy.service import create_tenant
 from adimple.web.deps import DbSession
+from builders import make_tenant
 
 
 def test_the_commit_comes_before_the_response(engine: Engine) -> None:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session:
-        tenant = create_tenant(
-            session,
-            slug=f"deps-{uuid.uuid4().hex[:8]}",
-            legal_name="Antes Ltda",
-            document="11.222.333/0001-81",
-            address="Rua A, 1",
-            city="São Paulo",
-            uf="SP",
-        )
+        tenant = make_tenant(session, "deps", legal_name="Antes Ltda")
         session.commit()
         tenant_id = tenant.id
 
