@@ -1,15 +1,17 @@
 """``dialect.insert_rows`` / ``update_rows``: the bulk writes of the daily cycle, on SQLite and
-PostgreSQL (COPY into a staging table there)."""
+PostgreSQL (one statement over ``unnest`` of one array per column there)."""
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from adimple.db.dialect import insert_rows, update_rows, uuid_batch, uuid_in, uuid_param
+from adimple.messaging.models import Task, TaskKind, TaskStatus
 from adimple.portfolio.models import Customer, Receivable, ReceivableStatus
 from adimple.tenancy.models import Tenant
 from builders import make_customer, make_receivable
@@ -97,6 +99,47 @@ def test_insert_rows_skips_conflicts_and_returns_what_it_inserted(
     assert {str(i).replace("-", "") for i in inserted} == {new.id.hex}
     session.expire_all()
     assert session.get(Receivable, new.id).external_id == "T2"
+
+
+def test_insert_rows_keeps_every_kind_of_value_intact(session: Session, tenant: Tenant) -> None:
+    """What the arrays carry comes back as it went: text that array literals would have to
+    quote, JSON, enum members, a column that is None in every row, times with their zone,
+    and the columns left out take their defaults."""
+    customer = make_customer(session, tenant)
+    moment = datetime(2026, 11, 24, 11, 30, tzinfo=UTC)
+    tricky = 'aspas " vírgula, chaves {x} barra \\ NULL'
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant.id,
+            "customer_id": customer.id,
+            "case_id": None,
+            "kind": TaskKind.CALL,
+            "idempotency_key": f"k{n}",
+            "due_on": date(2026, 11, 24),
+            "title": title,
+            "notes": None,
+            "data": data,
+            "completed_at": moment if n else None,
+            "created_at": moment,
+            "updated_at": moment,
+        }
+        for n, (title, data) in enumerate(
+            [(tricky, {"ids": ["T1", "T2"], "nota": "ação"}), ("NULL", {}), ("", {"n": 1.5})]
+        )
+    ]
+    insert_rows(session.connection(), Task.__table__, rows)
+    session.expire_all()
+    found = {
+        t.idempotency_key: t
+        for t in session.scalars(select(Task).where(Task.customer_id == customer.id))
+    }
+    assert [found[f"k{n}"].title for n in range(3)] == [tricky, "NULL", ""]
+    assert [found[f"k{n}"].data for n in range(3)] == [r["data"] for r in rows]
+    assert [found[f"k{n}"].completed_at for n in range(3)] == [None, moment, moment]
+    assert {(t.kind, t.status, t.priority, t.case_id, t.notes) for t in found.values()} == {
+        (TaskKind.CALL, TaskStatus.OPEN, 0, None, None)
+    }
 
 
 def test_a_uuid_batch_serves_several_statements(session: Session, tenant: Tenant) -> None:
