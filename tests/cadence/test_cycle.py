@@ -494,6 +494,32 @@ def test_customer_flags_suppress(world: World, flag: str, reason: str) -> None:
     assert {r.value for r in rows} == {reason}
 
 
+@pytest.mark.parametrize(
+    "reason", ["disputed", "deceased", "superendividamento", "do_not_contact", "agreement"]
+)
+def test_customer_flags_and_agreements_suppress_pre_due_reminders(
+    world: World, reason: str
+) -> None:
+    """A reminder's customer row and agreement títulos are read with its segment features,
+    not with the contact points (cadence.repository.features): both must still stop it."""
+    flagged = world.customer(**({} if reason == "agreement" else {reason: True}))
+    if reason == "agreement":
+        make_receivable(
+            world.session, flagged, date(2026, 10, 2), status=ReceivableStatus.AGREEMENT
+        )
+    make_receivable(world.session, flagged, TUESDAY + timedelta(days=3))
+    plain = world.customer()
+    make_receivable(world.session, plain, TUESDAY + timedelta(days=3))
+    plan = world.plan()
+    assert contacts_of(plan, flagged) == []
+    assert reasons_of(plan, flagged) == {
+        ("lembrete_d3", "email", reason),
+        ("lembrete_d3", "whatsapp", reason),
+    }
+    assert contacts_of(plan, plain) == [("lembrete_d3", "email"), ("lembrete_d3", "whatsapp")]
+    assert reasons_of(plan, plain) == set()
+
+
 def test_opt_out_third_party_and_missing_contact_point(world: World) -> None:
     opted = world.customer()
     world.session.add(

@@ -50,7 +50,6 @@ from adimple.cadence.planner import (
     pre_due_steps,
 )
 from adimple.cadence.rules import (
-    CustomerFeatures,
     StepDef,
     due_dates_for,
     first_reminder_segment,
@@ -185,7 +184,7 @@ def plan_partition(conn: Connection, config: Config, part: repo.Partition) -> Pa
                 open_case(
                     day,
                     loaded.views[customer_id],
-                    feats[customer_id],
+                    feats[customer_id].features,
                     config.segments,
                     config.versions,
                     config.steps,
@@ -208,9 +207,7 @@ def plan_partition(conn: Connection, config: Config, part: repo.Partition) -> Pa
     return PartitionResult(plan, states)
 
 
-def _load(
-    conn: Connection, config: Config, customer_ids: list[uuid.UUID], *, with_cases: bool = True
-) -> repo.Loaded:
+def _load(conn: Connection, config: Config, customer_ids: list[uuid.UUID]) -> repo.Loaded:
     return repo.load_customers(
         conn,
         config.tenant_id,
@@ -219,7 +216,6 @@ def _load(
         cutoff=config.cutoff,
         prescribed_on=config.prescribed_on,
         attempts_window_days=config.policy.attempts_window_days,
-        with_cases=with_cases,
     )
 
 
@@ -229,7 +225,7 @@ def _features(
     customer_ids: list[uuid.UUID],
     *,
     min_late_months: int | None = None,
-) -> dict[uuid.UUID, CustomerFeatures]:
+) -> dict[uuid.UUID, repo.Profile]:
     chronic, loyal = segment_window(config.segments)
     return repo.features(
         conn,
@@ -316,14 +312,14 @@ def _plan_reminders(
         reach = {i for r in grouped[customer_id] for i in serves[r.due_date]}
         minimum = min_late_months([candidates[i] for i in reach])
         by_minimum[minimum].append(customer_id)
-    feats: dict[uuid.UUID, CustomerFeatures] = {}
+    profiles: dict[uuid.UUID, repo.Profile] = {}
     for minimum, customer_ids in by_minimum.items():
-        feats |= _features(conn, config, customer_ids, min_late_months=minimum)
+        profiles |= _features(conn, config, customer_ids, min_late_months=minimum)
     todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
     for customer_id in eligible:
-        if customer_id not in feats:
+        if customer_id not in profiles:
             continue  # fewer late months than any segment reminding on its dates asks for
-        segment = first_reminder_segment(feats[customer_id], candidates, day)
+        segment = first_reminder_segment(profiles[customer_id].features, candidates, day)
         version_id = config.versions.get(segment.cadence_name) if segment else None
         if version_id is None:
             continue
@@ -331,10 +327,18 @@ def _plan_reminders(
             receivables = [r for r in grouped[customer_id] if step_date(r.due_date, step) == day]
             if receivables:
                 todo.append((customer_id, version_id, step, receivables))
-    # Contact points, opt-outs and history only for the customers who do get a reminder.
-    missing = sorted({c for c, _, _, _ in todo if c not in views})
+    # Contact points, opt-outs and history only for the customers who do get a reminder;
+    # their customer rows came with the features.
+    missing = {c: profiles[c].view for c, _, _, _ in todo if c not in views}
     if missing:
-        views.update(_load(conn, config, missing, with_cases=False).views)
+        repo.load_contacts(
+            conn,
+            tenant_id,
+            missing,
+            day=day,
+            attempts_window_days=config.policy.attempts_window_days,
+        )
+        views.update(missing)
     todo.sort(key=lambda item: views[item[0]].external_id)  # stable: steps keep their order
     for customer_id, version_id, step, receivables in todo:
         plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)

@@ -382,32 +382,19 @@ def load_customers(
     cutoff: date,
     prescribed_on: date,
     attempts_window_days: int,
-    with_cases: bool = True,
 ) -> Loaded:
-    """Customers as the planner sees them. ``with_cases=False`` (pre-due reminders) leaves out
-    what only a case uses: the overdue títulos and the bureau records."""
+    """Customers with a case (due, or opening today) as the planner sees them: the customer
+    row, the overdue títulos, the bureau records and what :func:`load_contacts` adds."""
     ids = list(dict.fromkeys(customer_ids))  # chunk order is irrelevant: no sort needed
     views: dict[uuid.UUID, CustomerView] = {}
     overdue_any: set[uuid.UUID] = set()
-    since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
-    channels = {c.value: c for c in Channel}
     agreement_status = ReceivableStatus.AGREEMENT.value
     for ids_chunk in chunks(ids, id_chunk_size(conn)):
-        chunk = uuid_batch(conn, ids_chunk)  # converted once for the six queries below
+        chunk = uuid_batch(conn, ids_chunk)  # converted once for the queries below
         # One pass over the customers' títulos: the overdue ones (a case's) and whether any
         # is in an agreement (a guard for everyone).
         agreement: set[uuid.UUID] = set()
         overdue_rows = []
-        status_filter = Receivable.status == ReceivableStatus.AGREEMENT
-        if with_cases:
-            status_filter = or_(
-                status_filter,
-                and_(
-                    Receivable.status == ReceivableStatus.OPEN,
-                    Receivable.due_date <= cutoff,
-                    Receivable.balance > Decimal("0.00"),
-                ),
-            )
         for row in conn.execute(
             select(
                 Receivable.customer_id,
@@ -420,7 +407,14 @@ def load_customers(
             .where(
                 Receivable.tenant_id == tenant_id,
                 uuid_in(conn, Receivable.customer_id, chunk),
-                status_filter,
+                or_(
+                    Receivable.status == ReceivableStatus.AGREEMENT,
+                    and_(
+                        Receivable.status == ReceivableStatus.OPEN,
+                        Receivable.due_date <= cutoff,
+                        Receivable.balance > Decimal("0.00"),
+                    ),
+                ),
             )
             .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
         ).all():
@@ -428,6 +422,7 @@ def load_customers(
                 agreement.add(row[0])
             else:
                 overdue_rows.append(row)
+        found: dict[uuid.UUID, CustomerView] = {}
         for cid, external_id, uf, deceased, disputed, superendividamento, dnc in conn.execute(
             select(
                 Customer.id,
@@ -439,83 +434,16 @@ def load_customers(
                 Customer.do_not_contact,
             ).where(Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk))
         ).all():
-            views[cid] = CustomerView(
-                id=cid,
-                external_id=external_id,
-                uf=uf,
-                facts=CustomerFacts(
-                    deceased=bool(deceased),
-                    disputed=bool(disputed),
-                    superendividamento=bool(superendividamento),
-                    do_not_contact=bool(dnc),
-                    in_agreement=cid in agreement,
-                ),
-                points=[],
-                opted_out=set(),
-                overdue=[],
-                history=[],
+            found[cid] = _view(
+                cid, external_id, uf, deceased, disputed, superendividamento, dnc, cid in agreement
             )
-        for p in conn.execute(
-            select(
-                ContactPoint.customer_id,
-                ContactPoint.id,
-                _raw(ContactPoint.kind),
-                ContactPoint.value,
-                _raw(ContactPoint.owner),
-                ContactPoint.verified,
-                ContactPoint.preferred,
-                _raw(ContactPoint.preferred_channel),
-                ContactPoint.invalid_at,
-                ContactPoint.best_hour_start,
-                ContactPoint.best_hour_end,
-            ).where(
-                ContactPoint.tenant_id == tenant_id, uuid_in(conn, ContactPoint.customer_id, chunk)
-            )
-        ).all():
-            views[p[0]].points.append(
-                ContactPointFacts(
-                    p[1],
-                    p[2],
-                    p[3],
-                    p[4],
-                    bool(p[5]),
-                    bool(p[6]),
-                    p[7],
-                    p[8] is not None,
-                    p[9],
-                    p[10],
-                )
-            )
-        for customer_id, channel in conn.execute(
-            select(ChannelOptOut.customer_id, _raw(ChannelOptOut.channel)).where(
-                ChannelOptOut.tenant_id == tenant_id,
-                uuid_in(conn, ChannelOptOut.customer_id, chunk),
-            )
-        ).all():
-            views[customer_id].opted_out.add(channels[channel])
         for customer_id, receivable_id, external_id, due_date, cents, _ in overdue_rows:
             overdue_any.add(customer_id)
             if due_date > prescribed_on:
-                views[customer_id].overdue.append(
+                found[customer_id].overdue.append(
                     ReceivableView(receivable_id, external_id, due_date, from_cents(cents))
                 )
-        for customer_id, channel, scheduled_for in conn.execute(
-            select(
-                OutboxMessage.customer_id, _raw(OutboxMessage.channel), OutboxMessage.scheduled_for
-            )
-            .where(
-                OutboxMessage.tenant_id == tenant_id,
-                uuid_in(conn, OutboxMessage.customer_id, chunk),
-                OutboxMessage.scheduled_for >= since,
-                OutboxMessage.status.not_in([OutboxStatus.CANCELLED, OutboxStatus.FAILED]),
-            )
-            .order_by(OutboxMessage.customer_id, OutboxMessage.scheduled_for)
-        ).all():
-            view = views[customer_id]
-            local = scheduled_for.astimezone(timezone_for_uf(view.uf)).date()
-            view.history.append((local, channels[channel]))
-        if not with_cases:
-            continue
+        _fill_contacts(conn, tenant_id, chunk, found, day, attempts_window_days)
         for b in conn.execute(
             select(
                 CreditBureauRecord.id,
@@ -533,8 +461,116 @@ def load_customers(
             )
             .order_by(CreditBureauRecord.customer_id, CreditBureauRecord.receivable_id)
         ).all():
-            views[b[1]].bureau.append(BureauView(b[0], b[2], b[3], b[4]))
+            found[b[1]].bureau.append(BureauView(b[0], b[2], b[3], b[4]))
+        views |= found
     return Loaded(views, overdue_any)
+
+
+def load_contacts(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    views: dict[uuid.UUID, CustomerView],
+    *,
+    day: date,
+    attempts_window_days: int,
+) -> None:
+    """Adds contact points, opt-outs and recent attempts to views built from
+    :func:`features`' rows (pre-due reminders: their customer rows are read there)."""
+    ids = list(views)
+    for ids_chunk in chunks(ids, id_chunk_size(conn)):
+        chunk = uuid_batch(conn, ids_chunk)
+        _fill_contacts(conn, tenant_id, chunk, views, day, attempts_window_days)
+
+
+def _view(
+    customer_id: uuid.UUID,
+    external_id: str,
+    uf: str | None,
+    deceased: Any,
+    disputed: Any,
+    superendividamento: Any,
+    do_not_contact: Any,
+    in_agreement: bool,
+) -> CustomerView:
+    return CustomerView(
+        id=customer_id,
+        external_id=external_id,
+        uf=uf,
+        facts=CustomerFacts(
+            deceased=bool(deceased),
+            disputed=bool(disputed),
+            superendividamento=bool(superendividamento),
+            do_not_contact=bool(do_not_contact),
+            in_agreement=in_agreement,
+        ),
+        points=[],
+        opted_out=set(),
+        overdue=[],
+        history=[],
+    )
+
+
+_CHANNELS = {c.value: c for c in Channel}
+
+
+def _fill_contacts(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    chunk: Any,
+    views: dict[uuid.UUID, CustomerView],
+    day: date,
+    attempts_window_days: int,
+) -> None:
+    """Contact points, opt-outs and the attempts the frequency cap counts, for one batch."""
+    since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
+    for p in conn.execute(
+        select(
+            ContactPoint.customer_id,
+            ContactPoint.id,
+            _raw(ContactPoint.kind),
+            ContactPoint.value,
+            _raw(ContactPoint.owner),
+            ContactPoint.verified,
+            ContactPoint.preferred,
+            _raw(ContactPoint.preferred_channel),
+            ContactPoint.invalid_at,
+            ContactPoint.best_hour_start,
+            ContactPoint.best_hour_end,
+        ).where(ContactPoint.tenant_id == tenant_id, uuid_in(conn, ContactPoint.customer_id, chunk))
+    ).all():
+        views[p[0]].points.append(
+            ContactPointFacts(
+                p[1], p[2], p[3], p[4], bool(p[5]), bool(p[6]), p[7], p[8] is not None, p[9], p[10]
+            )
+        )
+    for customer_id, channel in conn.execute(
+        select(ChannelOptOut.customer_id, _raw(ChannelOptOut.channel)).where(
+            ChannelOptOut.tenant_id == tenant_id,
+            uuid_in(conn, ChannelOptOut.customer_id, chunk),
+        )
+    ).all():
+        views[customer_id].opted_out.add(_CHANNELS[channel])
+    for customer_id, channel, scheduled_for in conn.execute(
+        select(OutboxMessage.customer_id, _raw(OutboxMessage.channel), OutboxMessage.scheduled_for)
+        .where(
+            OutboxMessage.tenant_id == tenant_id,
+            uuid_in(conn, OutboxMessage.customer_id, chunk),
+            OutboxMessage.scheduled_for >= since,
+            OutboxMessage.status.not_in([OutboxStatus.CANCELLED, OutboxStatus.FAILED]),
+        )
+        .order_by(OutboxMessage.customer_id, OutboxMessage.scheduled_for)
+    ).all():
+        view = views[customer_id]
+        local = scheduled_for.astimezone(timezone_for_uf(view.uf)).date()
+        view.history.append((local, _CHANNELS[channel]))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A customer's segment features and customer row, read together (:func:`features`)."""
+
+    features: CustomerFeatures
+    view: CustomerView  # contact points, opt-outs and history not loaded (load_contacts)
 
 
 def features(
@@ -547,8 +583,8 @@ def features(
     chronic_since: date,
     loyal_since: date,
     min_late_months: int | None = None,
-) -> dict[uuid.UUID, CustomerFeatures]:
-    """Segment features for the customers whose case opens today, aggregated in SQL.
+) -> dict[uuid.UUID, Profile]:
+    """Segment features, aggregated in SQL, with each customer's row.
 
     With ``min_late_months``, only the customers with at least that many late months are
     returned (the others are of no interest to the caller: see ``_plan_reminders``).
@@ -573,7 +609,8 @@ def features(
         f"{late_months} AS late_months, "
         f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
         "AS paid_late_recent, "
-        "MAX(CASE WHEN x.last_paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid "
+        "MAX(CASE WHEN x.last_paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid, "
+        "MAX(CASE WHEN x.status = 'agreement' THEN 1 ELSE 0 END) AS in_agreement "
         f"FROM receivable AS x WHERE x.tenant_id = :t AND {ids_clause} GROUP BY x.customer_id"
         f"{having}"
     ).bindparams(
@@ -587,30 +624,57 @@ def features(
     )
     if min_late_months is not None:
         stmt = stmt.bindparams(bindparam("min_late", min_late_months, type_=Integer()))
-    result: dict[uuid.UUID, CustomerFeatures] = {}
+    result: dict[uuid.UUID, Profile] = {}
     for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
         batch = uuid_batch(conn, chunk)
         rows = conn.execute(stmt, {"ids": batch}).all()
-        if min_late_months is not None:  # the kinds of the customers that are left
+        if not rows:
+            continue
+        if min_late_months is not None:  # the rows of the customers that are left
             batch = uuid_batch(conn, [_as_uuid(row.customer_id) for row in rows])
-        kinds: dict[uuid.UUID, bool] = {}
-        if rows:
+        # The customer rows in a second statement rather than joined to the aggregate:
+        # PostgreSQL estimates the groups from the títulos and hash-joins a scan of every
+        # customer of the tenant. Read whole here, so pre-due reminders need not read them
+        # again (load_contacts).
+        customers = {
+            row.id: row
             for row in conn.execute(
-                select(Customer.id, Customer.document_kind, Customer.consumer).where(
-                    Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch)
-                )
-            ).all():
-                kinds[row.id] = row.document_kind == DocumentKind.CNPJ and not row.consumer
+                select(
+                    Customer.id,
+                    Customer.external_id,
+                    Customer.uf,
+                    Customer.deceased,
+                    Customer.disputed,
+                    Customer.superendividamento,
+                    Customer.do_not_contact,
+                    _raw(Customer.document_kind),
+                    Customer.consumer,
+                ).where(Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch))
+            ).all()
+        }
         for row in rows:
             customer_id = _as_uuid(row.customer_id)
-            result[customer_id] = CustomerFeatures(
-                is_business=kinds[customer_id],
-                overdue_balance=from_cents(int(row.overdue_cents or 0)),
-                ever_paid=bool(row.ever_paid),
-                first_issue=_as_date(row.first_issue),
-                first_due=_as_date(row.first_due),
-                late_months=int(row.late_months or 0),
-                paid_late_recent=int(row.paid_late_recent or 0),
+            c = customers[customer_id]
+            result[customer_id] = Profile(
+                CustomerFeatures(
+                    is_business=c.document_kind == DocumentKind.CNPJ.value and not c.consumer,
+                    overdue_balance=from_cents(int(row.overdue_cents or 0)),
+                    ever_paid=bool(row.ever_paid),
+                    first_issue=_as_date(row.first_issue),
+                    first_due=_as_date(row.first_due),
+                    late_months=int(row.late_months or 0),
+                    paid_late_recent=int(row.paid_late_recent or 0),
+                ),
+                _view(
+                    customer_id,
+                    c.external_id,
+                    c.uf,
+                    c.deceased,
+                    c.disputed,
+                    c.superendividamento,
+                    c.do_not_contact,
+                    bool(row.in_agreement),
+                ),
             )
     return result
 
