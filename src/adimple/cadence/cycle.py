@@ -58,7 +58,6 @@ from adimple.cadence.rules import (
     reminder_candidates,
     same_day_months_back,
     segment_window,
-    step_date,
 )
 from adimple.compliance.rules import (
     DEFAULT_POLICY,
@@ -308,13 +307,21 @@ def _plan_reminders(
             for due in due_dates_for(day, step):
                 serves[due].add(index)
     by_minimum: dict[int | None, list[uuid.UUID]] = defaultdict(list)
+    minimum_for: dict[frozenset[date], int | None] = {}  # a handful of distinct date sets
     for customer_id in eligible:
-        reach = {i for r in grouped[customer_id] for i in serves[r.due_date]}
-        minimum = min_late_months([candidates[i] for i in reach])
-        by_minimum[minimum].append(customer_id)
+        dues = frozenset(r.due_date for r in grouped[customer_id])
+        if dues not in minimum_for:
+            reach = {i for due in dues for i in serves[due]}
+            minimum_for[dues] = min_late_months([candidates[i] for i in reach])
+        by_minimum[minimum_for[dues]].append(customer_id)
     profiles: dict[uuid.UUID, repo.Profile] = {}
     for minimum, customer_ids in by_minimum.items():
         profiles |= _features(conn, config, customer_ids, min_late_months=minimum)
+    # The due dates each step reminds about today (step_date(due, step) == day exactly then).
+    step_dues = {
+        vid: [(step, frozenset(due_dates_for(day, step))) for step in steps]
+        for vid, steps in by_version.items()
+    }
     todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
     for customer_id in eligible:
         if customer_id not in profiles:
@@ -323,8 +330,8 @@ def _plan_reminders(
         version_id = config.versions.get(segment.cadence_name) if segment else None
         if version_id is None:
             continue
-        for step in by_version[version_id]:
-            receivables = [r for r in grouped[customer_id] if step_date(r.due_date, step) == day]
+        for step, dues in step_dues[version_id]:
+            receivables = [r for r in grouped[customer_id] if r.due_date in dues]
             if receivables:
                 todo.append((customer_id, version_id, step, receivables))
     # Contact points, opt-outs and history only for the customers who do get a reminder;
