@@ -158,3 +158,62 @@ def test_a_uuid_batch_serves_several_statements(session: Session, tenant: Tenant
     assert conn.execute(statement, {"ids": batch}).scalar_one() == 2
     none = uuid_batch(conn, [])
     assert list(session.scalars(select(Customer.id).where(uuid_in(conn, Customer.id, none)))) == []
+
+
+def test_a_single_row_and_values_shared_by_every_row(session: Session, tenant: Tenant) -> None:
+    """On PostgreSQL a column with one value in every row goes as a scalar, not an array
+    (only the first column must stay an array): one row, and an update setting the same
+    money, enum and text everywhere, land as they would one by one."""
+    customer = make_customer(session, tenant)
+    moment = datetime(2026, 11, 24, 11, 30, tzinfo=UTC)
+    conn = session.connection()
+    row = {
+        "id": uuid.uuid4(),
+        "tenant_id": tenant.id,
+        "customer_id": customer.id,
+        "kind": TaskKind.CALL,
+        "idempotency_key": "only",
+        "due_on": date(2026, 11, 24),
+        "title": "Ligar",
+        "data": {"a": [1, 2]},
+        "created_at": moment,
+        "updated_at": moment,
+    }
+    assert insert_rows(conn, Task.__table__, [row], returning_ids=True) == {row["id"]}
+    receivables = [
+        make_receivable(session, customer, date(2026, 10, d), "100.00", description=str(d))
+        for d in (1, 2, 3)
+    ]
+    update_rows(
+        conn,
+        Receivable.__table__,
+        [
+            {"id": r.id, "balance_cents": Decimal("7.50"), "status": "paid", "description": "x"}
+            for r in receivables
+        ],
+    )
+    session.expire_all()
+    task = session.scalars(select(Task).where(Task.idempotency_key == "only")).one()
+    assert (task.kind, task.title, task.data, task.created_at, task.status) == (
+        TaskKind.CALL,
+        "Ligar",
+        {"a": [1, 2]},
+        moment,
+        TaskStatus.OPEN,
+    )
+    assert {
+        (r.balance, r.status, r.description)
+        for r in session.scalars(select(Receivable).where(Receivable.customer_id == customer.id))
+    } == {(Decimal("7.50"), ReceivableStatus.PAID, "x")}
+
+
+def test_binary_uuid_arrays_carry_nulls_and_text_ids(session: Session) -> None:
+    """:class:`UuidArray` writes ``uuid[]`` in PostgreSQL's binary form itself."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return  # SQLite takes plain lists
+    ids = [uuid.uuid4(), None, uuid.uuid4(), str(uuid.uuid4())]
+    got = conn.exec_driver_sql("SELECT %(a)s::uuid[]", {"a": uuid_batch(conn, ids)}).scalar_one()
+    assert got == [ids[0], None, ids[2], uuid.UUID(str(ids[3]))]
+    empty = conn.exec_driver_sql("SELECT cardinality(%(a)s)", {"a": uuid_batch(conn, [])})
+    assert empty.scalar_one() == 0
