@@ -188,30 +188,29 @@ def current_versions(conn: Connection, tenant_id: uuid.UUID) -> dict[str, uuid.U
 # --- selection ------------------------------------------------------------------------------
 
 
-def due_cases(conn: Connection, tenant_id: uuid.UUID, day: date, part: Partition) -> list[Any]:
+def due_cases(conn: Connection, tenant_id: uuid.UUID, day: date, part: Partition) -> Sequence[Any]:
     """Live cases with a step due on or before ``day`` (the indexed daily selection)."""
-    return list(
-        conn.execute(
-            select(
-                CollectionCase.id,
-                CollectionCase.customer_id,
-                CollectionCase.status,
-                CollectionCase.segment,
-                CollectionCase.cadence_version_id,
-                CollectionCase.anchor_receivable_id,
-                CollectionCase.anchor_due_date,
-                CollectionCase.last_position,
-                CollectionCase.next_step_on,
-                CollectionCase.pause_reason,
-                CollectionCase.risk_band,
-            ).where(
-                CollectionCase.tenant_id == tenant_id,
-                CollectionCase.status.in_(LIVE),
-                CollectionCase.next_step_on <= day,
-                part.clause(CollectionCase.customer_id),
-            )
+    # .all(): one fetch of the whole result, not a driver call per row.
+    return conn.execute(
+        select(
+            CollectionCase.id,
+            CollectionCase.customer_id,
+            CollectionCase.status,
+            CollectionCase.segment,
+            CollectionCase.cadence_version_id,
+            CollectionCase.anchor_receivable_id,
+            CollectionCase.anchor_due_date,
+            CollectionCase.last_position,
+            CollectionCase.next_step_on,
+            CollectionCase.pause_reason,
+            CollectionCase.risk_band,
+        ).where(
+            CollectionCase.tenant_id == tenant_id,
+            CollectionCase.status.in_(LIVE),
+            CollectionCase.next_step_on <= day,
+            part.clause(CollectionCase.customer_id),
         )
-    )
+    ).all()
 
 
 def _overdue_filter(tenant_id: uuid.UUID, cutoff: date, prescribed_on: date) -> list[Any]:
@@ -246,7 +245,7 @@ def uncovered_customers(
         query = select(Receivable.customer_id).where(
             *_overdue_filter(tenant_id, cutoff, prescribed_on), mine
         )
-        candidates = list(conn.execute(query.distinct()).scalars())
+        candidates = conn.execute(query.distinct()).scalars().all()
     else:
         # Two index ranges, not one OR: SQLite answered the OR by reading the row of every
         # overdue título (1.4M, once per partition: 36 s of a 10M day); PostgreSQL made the
@@ -267,8 +266,10 @@ def uncovered_customers(
         if is_postgres(conn):
             became_overdue = became_overdue.where(mine)
             changed = changed.where(mine, *_overdue_filter(tenant_id, cutoff, prescribed_on))
-        found = {c for c in conn.execute(became_overdue).scalars() if part.contains(_as_uuid(c))}
-        for row in conn.execute(changed):
+        found = {
+            c for c in conn.execute(became_overdue).scalars().all() if part.contains(_as_uuid(c))
+        }
+        for row in conn.execute(changed).all():
             if (
                 part.contains(_as_uuid(row.customer_id))
                 and row.status == ReceivableStatus.OPEN
@@ -312,29 +313,28 @@ def last_run(conn: Connection, tenant_id: uuid.UUID, day: date) -> LastRun | Non
 
 def reminder_receivables(
     conn: Connection, tenant_id: uuid.UUID, due_dates: Sequence[date], part: Partition
-) -> list[Any]:
+) -> Sequence[Any]:
     """Open títulos due on one of ``due_dates`` (pre-due reminders), by the due-date index."""
     if not due_dates:
         return []
-    return list(
-        conn.execute(
-            select(
-                Receivable.customer_id,
-                Receivable.id,
-                Receivable.external_id,
-                Receivable.due_date,
-                Receivable.balance.label("balance"),
-            )
-            .where(
-                Receivable.tenant_id == tenant_id,
-                Receivable.status == ReceivableStatus.OPEN,
-                Receivable.due_date.in_(list(due_dates)),
-                Receivable.balance > Decimal("0.00"),
-                part.clause(Receivable.customer_id),
-            )
-            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
+    # .all(): one fetch of the whole result, not a driver call per row.
+    return conn.execute(
+        select(
+            Receivable.customer_id,
+            Receivable.id,
+            Receivable.external_id,
+            Receivable.due_date,
+            Receivable.balance.label("balance"),
         )
-    )
+        .where(
+            Receivable.tenant_id == tenant_id,
+            Receivable.status == ReceivableStatus.OPEN,
+            Receivable.due_date.in_(list(due_dates)),
+            Receivable.balance > Decimal("0.00"),
+            part.clause(Receivable.customer_id),
+        )
+        .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
+    ).all()
 
 
 def live_case_customers(
@@ -351,7 +351,9 @@ def live_case_customers(
                     # can use that partial index even in a generic (prepared) plan.
                     LIVE_SQL,
                 )
-            ).scalars()
+            )
+            .scalars()
+            .all()
         )
     return found
 
