@@ -292,7 +292,7 @@ def _plan_reminders(
         return
     # Customers in collection at the end of today hear about their case, not reminders.
     touched = {s.customer_id: s.live for s in states}
-    live_before = repo.live_case_customers(conn, tenant_id, sorted(grouped))
+    live_before = repo.live_case_customers(conn, tenant_id, list(grouped))  # any order
     eligible = [c for c in grouped if not touched.get(c, c in live_before)]
     if not eligible:
         return
