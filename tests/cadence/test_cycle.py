@@ -442,14 +442,24 @@ def test_payment_cancels_queued_contacts_and_cures_the_case(world: World) -> Non
 
 
 def test_paid_without_event_is_caught_when_the_next_step_falls_due(world: World) -> None:
-    customer = world.customer()
+    customer, other = world.customer(), world.customer()
     receivable = make_receivable(world.session, customer, MONDAY)
+    make_receivable(world.session, other, MONDAY)
     world.run()
     pay(world.session, receivable, date(2026, 11, 25))  # e.g. a CSV import of payments
     plan = world.plan(date(2026, 12, 3))  # ligacao_d10
     assert reasons_of(plan, customer) == {("ligacao_d10", None, "paid")}
     world.run(date(2026, 12, 3))
     assert world.case(customer).status.value == "cured"
+    # The run that finds the case cured cancels what was still queued for it, and only that.
+    world.session.expire_all()
+    messages = world.session.execute(
+        select(OutboxMessage.customer_id, OutboxMessage.status, OutboxMessage.cancel_reason)
+    ).all()
+    assert {
+        (m.status.value, m.cancel_reason) for m in messages if m.customer_id == customer.id
+    } == {("cancelled", "paid")}
+    assert {m.status.value for m in messages if m.customer_id == other.id} == {"queued"}
 
 
 def test_agreement_pauses_the_case(world: World) -> None:

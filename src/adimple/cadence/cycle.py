@@ -73,6 +73,7 @@ from adimple.db.dialect import (
     is_postgres,
     try_advisory_lock,
     update_rows,
+    uuid_in,
 )
 from adimple.kit.calendar import overdue_cutoff
 from adimple.kit.ids import time_ordered_uuid
@@ -454,20 +455,24 @@ def _cancel_for_closed_cases(
     conn: Connection, tenant_id: uuid.UUID, cases: list[CaseState], now: datetime
 ) -> None:
     """Payment, prescription or an agreement stops every contact still queued for the case."""
-    by_reason: dict[str, list[uuid.UUID]] = defaultdict(list)
+    by_reason: dict[str, list[CaseState]] = defaultdict(list)
     for state in cases:
         if state.status in ("cured", "closed"):
-            by_reason[state.close_reason or "paid"].append(state.id)
+            by_reason[state.close_reason or "paid"].append(state)
         elif state.status == "paused":
-            by_reason[state.pause_reason or "paused"].append(state.id)
+            by_reason[state.pause_reason or "paused"].append(state)
     table = _table(OutboxMessage)
-    for reason, ids in by_reason.items():
-        for chunk in repo.chunks(ids):
+    for reason, states in by_reason.items():
+        for chunk in repo.chunks(states):
             conn.execute(
                 update(table)
                 .where(
                     table.c.tenant_id == tenant_id,
-                    table.c.case_id.in_(chunk),
+                    # By customer too, so the (tenant, customer) index finds the rows: by
+                    # status alone PostgreSQL walked every queued message (a dispatcher's
+                    # backlog, or contacts waiting for Monday's window) once per statement.
+                    uuid_in(conn, table.c.customer_id, [s.customer_id for s in chunk]),
+                    uuid_in(conn, table.c.case_id, [s.id for s in chunk]),
                     table.c.status == OutboxStatus.QUEUED.value,
                 )
                 .values(status=OutboxStatus.CANCELLED.value, cancel_reason=reason, updated_at=now)
