@@ -425,20 +425,12 @@ def load_customers(
             else:
                 overdue_rows.append(row)
         found: dict[uuid.UUID, CustomerView] = {}
-        for cid, external_id, uf, deceased, disputed, superendividamento, dnc in conn.execute(
-            select(
-                Customer.id,
-                Customer.external_id,
-                Customer.uf,
-                Customer.deceased,
-                Customer.disputed,
-                Customer.superendividamento,
-                Customer.do_not_contact,
-            ).where(Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk))
-        ).all():
-            found[cid] = _view(
-                cid, external_id, uf, deceased, disputed, superendividamento, dnc, cid in agreement
+        for row in conn.execute(
+            select(*_VIEW_COLUMNS).where(
+                Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
             )
+        ).all():
+            found[row.id] = _view(row, row.id in agreement)
         for customer_id, receivable_id, external_id, due_date, cents, _ in overdue_rows:
             overdue_any.add(customer_id)
             if due_date > prescribed_on:
@@ -484,25 +476,29 @@ def load_contacts(
         _fill_contacts(conn, tenant_id, chunk, views, day, attempts_window_days)
 
 
-def _view(
-    customer_id: uuid.UUID,
-    external_id: str,
-    uf: str | None,
-    deceased: Any,
-    disputed: Any,
-    superendividamento: Any,
-    do_not_contact: Any,
-    in_agreement: bool,
-) -> CustomerView:
+# The customer columns a CustomerView is made of (both loaders read them).
+_VIEW_COLUMNS = (
+    Customer.id,
+    Customer.external_id,
+    Customer.uf,
+    Customer.deceased,
+    Customer.disputed,
+    Customer.superendividamento,
+    Customer.do_not_contact,
+)
+
+
+def _view(row: Any, in_agreement: bool) -> CustomerView:
+    """A view of a row with :data:`_VIEW_COLUMNS`, without contacts, títulos or history."""
     return CustomerView(
-        id=customer_id,
-        external_id=external_id,
-        uf=uf,
+        id=row.id,
+        external_id=row.external_id,
+        uf=row.uf,
         facts=CustomerFacts(
-            deceased=bool(deceased),
-            disputed=bool(disputed),
-            superendividamento=bool(superendividamento),
-            do_not_contact=bool(do_not_contact),
+            deceased=bool(row.deceased),
+            disputed=bool(row.disputed),
+            superendividamento=bool(row.superendividamento),
+            do_not_contact=bool(row.do_not_contact),
             in_agreement=in_agreement,
         ),
         points=[],
@@ -641,17 +637,9 @@ def features(
         customers = {
             row.id: row
             for row in conn.execute(
-                select(
-                    Customer.id,
-                    Customer.external_id,
-                    Customer.uf,
-                    Customer.deceased,
-                    Customer.disputed,
-                    Customer.superendividamento,
-                    Customer.do_not_contact,
-                    _raw(Customer.document_kind),
-                    Customer.consumer,
-                ).where(Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch))
+                select(*_VIEW_COLUMNS, _raw(Customer.document_kind), Customer.consumer).where(
+                    Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch)
+                )
             ).all()
         }
         for row in rows:
@@ -667,16 +655,7 @@ def features(
                     late_months=int(row.late_months or 0),
                     paid_late_recent=int(row.paid_late_recent or 0),
                 ),
-                _view(
-                    customer_id,
-                    c.external_id,
-                    c.uf,
-                    c.deceased,
-                    c.disputed,
-                    c.superendividamento,
-                    c.do_not_contact,
-                    bool(row.in_agreement),
-                ),
+                _view(c, bool(row.in_agreement)),
             )
     return result
 
