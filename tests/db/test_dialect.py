@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -211,7 +212,7 @@ def test_binary_uuid_arrays_carry_nulls_and_text_ids(session: Session) -> None:
     """:class:`UuidArray` writes ``uuid[]`` in PostgreSQL's binary form itself."""
     conn = session.connection()
     if conn.dialect.name != "postgresql":
-        return  # SQLite takes plain lists
+        pytest.skip("SQLite takes plain lists")
     ids = [uuid.uuid4(), None, uuid.uuid4(), str(uuid.uuid4())]
     got = conn.exec_driver_sql("SELECT %(a)s::uuid[]", {"a": uuid_batch(conn, ids)}).scalar_one()
     assert got == [ids[0], None, ids[2], uuid.UUID(str(ids[3]))]

@@ -424,20 +424,19 @@ def load_customers(
                 agreement.add(row[0])
             else:
                 overdue_rows.append(row)
-        found: dict[uuid.UUID, CustomerView] = {}
         for row in conn.execute(
             select(*_VIEW_COLUMNS).where(
                 Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
             )
         ).all():
-            found[row.id] = _view(row, row.id in agreement)
+            views[row.id] = _view(row, row.id in agreement)
         for customer_id, receivable_id, external_id, due_date, cents, _ in overdue_rows:
             overdue_any.add(customer_id)
             if due_date > prescribed_on:
-                found[customer_id].overdue.append(
+                views[customer_id].overdue.append(
                     ReceivableView(receivable_id, external_id, due_date, from_cents(cents))
                 )
-        _fill_contacts(conn, tenant_id, chunk, found, day, attempts_window_days)
+        _fill_contacts(conn, tenant_id, chunk, views, day, attempts_window_days)
         for b in conn.execute(
             select(
                 CreditBureauRecord.id,
@@ -455,8 +454,7 @@ def load_customers(
             )
             .order_by(CreditBureauRecord.customer_id, CreditBureauRecord.receivable_id)
         ).all():
-            found[b[1]].bureau.append(BureauView(b[0], b[2], b[3], b[4]))
-        views |= found
+            views[b[1]].bureau.append(BureauView(b[0], b[2], b[3], b[4]))
     return Loaded(views, overdue_any)
 
 

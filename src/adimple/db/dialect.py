@@ -224,14 +224,10 @@ def uuid_batch(conn: Connection, ids: Sequence[Any]) -> UuidArray | list[Any]:
     """Ids for :func:`uuid_in` and :func:`uuid_param`, converted once for all their uses."""
     if not is_postgres(conn):
         return list(ids)
-    _register_uuid_array(conn)
-    return UuidArray(ids)
-
-
-def _register_uuid_array(conn: Connection) -> None:
     raw = conn.connection.driver_connection
     assert raw is not None
     raw.adapters.register_dumper(UuidArray, _uuid_array_dumper())
+    return UuidArray(ids)
 
 
 @lru_cache(maxsize=1)
@@ -399,7 +395,6 @@ def _unnest(
     """
     import enum
     import json
-    import uuid
 
     from sqlalchemy import Enum as SAEnum
 
@@ -438,9 +433,8 @@ def _unnest(
             params[key] = first
             exprs[name] = f"CAST(%({key})s AS {sql_type})"
             continue
-        if sql_type == "UUID" and all(v is None or isinstance(v, uuid.UUID) for v in values):
-            _register_uuid_array(conn)
-            params[key] = UuidArray(values)
+        if sql_type == "UUID":
+            params[key] = uuid_batch(conn, values)
             arrays.append(f"%({key})b")
         else:
             params[key] = values
