@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adimple.cadence.cycle import CycleBusy, cycle_lock, plan_day, run_day
@@ -18,6 +18,7 @@ from adimple.cadence.events import receivables_settled
 from adimple.cadence.models import (
     BureauStatus,
     Cadence,
+    CadenceVersion,
     CaseEvent,
     CollectionCase,
     ContactSuppression,
@@ -282,9 +283,10 @@ def test_running_a_date_twice_creates_nothing(world: World) -> None:
 
 
 def test_every_row_a_run_writes_names_the_debtors_own_rows(world: World) -> None:
-    """Outbox rows, their links and suppressions carry no foreign key to customers, contact
-    points or títulos (migration 0014): what the key checked, and more, is checked here —
-    each one names a row of the same tenant and of the same debtor."""
+    """Cases, their events, outbox rows, their links and suppressions carry no foreign keys
+    to customers, contact points, títulos, cases or cadence versions (migrations 0014 and
+    0016): what the keys checked, and more, is checked here — each one names a row of the same
+    tenant and of the same debtor."""
     for n in range(4):
         customer = world.customer(mobile=n % 2 == 0)
         make_receivable(world.session, customer, MONDAY - timedelta(days=n))
@@ -298,9 +300,33 @@ def test_every_row_a_run_writes_names_the_debtors_own_rows(world: World) -> None
     messages = world.session.scalars(
         select(OutboxMessage).where(OutboxMessage.tenant_id == world.tenant_id)
     ).all()
+    cases = {
+        c.id: c
+        for c in world.session.scalars(
+            select(CollectionCase).where(CollectionCase.tenant_id == world.tenant_id)
+        )
+    }
+    assert cases
+    for case in cases.values():
+        assert world.session.get_one(Customer, case.customer_id).tenant_id == world.tenant_id
+        assert case.anchor_receivable_id is not None
+        anchor = world.session.get_one(Receivable, case.anchor_receivable_id)
+        assert anchor.customer_id == case.customer_id
+    events = world.session.scalars(
+        select(CaseEvent).where(CaseEvent.tenant_id == world.tenant_id)
+    ).all()
+    assert events and {e.case_id for e in events} <= set(cases)
+    links = world.session.scalars(
+        select(OutboxReceivable).where(OutboxReceivable.tenant_id == world.tenant_id)
+    ).all()
+    assert {link.outbox_id for link in links} == {m.id for m in messages}
     for message in messages:
         customer = world.session.get_one(Customer, message.customer_id)
         assert customer.tenant_id == world.tenant_id
+        if message.case_id is not None:  # pre-due reminders have no case
+            assert cases[message.case_id].customer_id == customer.id
+        version = world.session.get_one(CadenceVersion, message.cadence_version_id)
+        assert world.session.get_one(Cadence, version.cadence_id).tenant_id == world.tenant_id
         point = world.session.get_one(ContactPoint, message.contact_point_id)
         assert point.customer_id == customer.id and point.value == message.address
         links = world.session.scalars(
@@ -315,14 +341,20 @@ def test_every_row_a_run_writes_names_the_debtors_own_rows(world: World) -> None
     assert {s.customer_id for s in suppressions} >= {blocked.id}
     for suppression in suppressions:
         assert world.session.get_one(Customer, suppression.customer_id).tenant_id == world.tenant_id
+        if suppression.case_id is not None:
+            assert cases[suppression.case_id].customer_id == suppression.customer_id
 
 
-def test_deleting_a_customer_deletes_its_outbox_rows_and_suppressions(world: World) -> None:
-    """What the dropped cascades did (migration 0014), done by delete_customer."""
+def test_deleting_a_customer_deletes_its_cycle_rows(world: World) -> None:
+    """What the dropped cascades did (migrations 0014 and 0016), done by delete_customer:
+    outbox rows with their links, suppressions, cases with their events."""
     customer = world.customer()
     receivable = make_receivable(world.session, customer, MONDAY)
+    other = world.customer()
+    make_receivable(world.session, other, MONDAY)
     world.run()
-    assert world.count(OutboxMessage) == 2
+    assert world.count(OutboxMessage) == 4 and world.count(CollectionCase) == 2
+    kept = {m: world.count(m) // 2 for m in (OutboxReceivable, CaseEvent)}
     # A customer with títulos cannot be deleted; once they are gone (a test-only shortcut:
     # the product never deletes títulos), the customer and its day's rows can be.
     world.session.add(
@@ -337,17 +369,19 @@ def test_deleting_a_customer_deletes_its_outbox_rows_and_suppressions(world: Wor
             created_at=datetime.now(UTC),
         )
     )
-    world.session.execute(
-        delete(OutboxReceivable).where(OutboxReceivable.tenant_id == world.tenant_id)
-    )
-    world.session.execute(delete(CaseEvent).where(CaseEvent.tenant_id == world.tenant_id))
-    world.session.execute(delete(CollectionCase).where(CollectionCase.tenant_id == world.tenant_id))
     world.session.delete(receivable)
     world.session.flush()
     delete_customer(world.session, tenant_id=world.tenant_id, customer_id=customer.id, actor="t")
     world.session.commit()
-    assert world.count(OutboxMessage) == world.count(ContactSuppression) == 0
+    assert world.count(ContactSuppression) == 0
+    assert world.count(OutboxMessage) == 2 and world.count(CollectionCase) == 1  # the other's
+    assert {m: world.count(m) for m in kept} == kept
     assert world.session.get(Customer, customer.id) is None
+    world.session.expire_all()
+    (case,) = world.session.scalars(
+        select(CollectionCase).where(CollectionCase.tenant_id == world.tenant_id)
+    ).all()
+    assert case.customer_id == other.id
 
 
 def test_catch_up_plans_only_the_most_advanced_step(world: World) -> None:

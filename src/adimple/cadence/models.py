@@ -24,7 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from adimple.db.base import Base, IdMixin, Money, TenantMixin, TimestampMixin, UTCDateTime, str_enum
+from adimple.db.base import (
+    Base,
+    IdMixin,
+    Money,
+    TenantMixin,
+    TimestampMixin,
+    UncheckedTenantMixin,
+    UTCDateTime,
+    str_enum,
+)
 from adimple.portfolio.models import Channel
 
 
@@ -178,9 +187,10 @@ class CollectionCase(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_collection_case_tenant_status_next", "tenant_id", "status", "next_step_on"),
     )
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("customer.id", ondelete="CASCADE")
-    )
+    # No foreign keys to customer and título (migration 0016): each new case locked (and
+    # wrote) a random page of both big tables. A case is opened from rows the same
+    # transaction read; títulos are never deleted, and delete_customer deletes its cases.
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     status: Mapped[CaseStatus] = mapped_column(
         str_enum(CaseStatus, "case_status"), default=CaseStatus.OPEN
     )
@@ -189,9 +199,7 @@ class CollectionCase(IdMixin, TenantMixin, TimestampMixin, Base):
     cadence_version_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("cadence_version.id", ondelete="RESTRICT")
     )
-    anchor_receivable_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("receivable.id", ondelete="SET NULL")
-    )
+    anchor_receivable_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     anchor_due_date: Mapped[date] = mapped_column(Date)
     opened_on: Mapped[date] = mapped_column(Date)
     last_position: Mapped[int] = mapped_column(Integer, default=0)  # 0 = no step yet
@@ -205,7 +213,7 @@ class CollectionCase(IdMixin, TenantMixin, TimestampMixin, Base):
     close_reason: Mapped[str | None] = mapped_column(String(40))
 
 
-class CaseEvent(IdMixin, TenantMixin, Base):
+class CaseEvent(IdMixin, UncheckedTenantMixin, Base):
     """What happened to a case and why; unique per idempotency key so re-runs add nothing."""
 
     __tablename__ = "case_event"
@@ -216,9 +224,9 @@ class CaseEvent(IdMixin, TenantMixin, Base):
         UniqueConstraint("tenant_id", "case_id", "idempotency_key"),
     )
 
-    case_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("collection_case.id", ondelete="CASCADE")
-    )
+    # No foreign keys (migration 0016): ten thousand a day, each written for a case the same
+    # transaction wrote or read.
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     kind: Mapped[CaseEventKind] = mapped_column(str_enum(CaseEventKind, "case_event_kind"))
     step_key: Mapped[str | None] = mapped_column(String(64))
     on_date: Mapped[date] = mapped_column(Date)
@@ -227,7 +235,7 @@ class CaseEvent(IdMixin, TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ContactSuppression(IdMixin, TenantMixin, Base):
+class ContactSuppression(IdMixin, UncheckedTenantMixin, Base):
     """A contact the plan would have made and did not, with the reason code."""
 
     __tablename__ = "contact_suppression"
@@ -236,13 +244,11 @@ class ContactSuppression(IdMixin, TenantMixin, Base):
         Index("ix_contact_suppression_tenant_date", "tenant_id", "plan_date"),
     )
 
-    # No foreign key to customer: the daily cycle writes thousands of these a day, and each
-    # check would lock (and write) a random customer page — migration 0014 says why that is
-    # safe; portfolio.service.delete_customer deletes them itself.
+    # No foreign keys: the daily cycle writes thousands of these a day, and each check would
+    # lock (and write) a random customer page (migration 0014) or run a trigger per row
+    # (migration 0016); portfolio.service.delete_customer deletes them itself.
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    case_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("collection_case.id", ondelete="CASCADE")
-    )
+    case_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     plan_date: Mapped[date] = mapped_column(Date)
     step_key: Mapped[str] = mapped_column(String(64))
     channel: Mapped[Channel | None] = mapped_column(str_enum(Channel, "channel"))

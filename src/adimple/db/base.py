@@ -109,3 +109,12 @@ class TenantMixin:
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(Uuid, ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False)
+
+
+class UncheckedTenantMixin:
+    """``tenant_id`` without a foreign key: for the rows the daily cycle writes by the ten
+    thousand (cases, their events, outbox rows and links, suppressions). On PostgreSQL every
+    key is checked per row by a trigger that runs a locking query; migration 0016 says why
+    these rows can do without, and what keeps them valid."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)

@@ -22,7 +22,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from adimple.db.base import Base, IdMixin, TenantMixin, TimestampMixin, UTCDateTime, str_enum
+from adimple.db.base import (
+    Base,
+    IdMixin,
+    TenantMixin,
+    TimestampMixin,
+    UncheckedTenantMixin,
+    UTCDateTime,
+    str_enum,
+)
 from adimple.portfolio.models import Channel
 
 
@@ -57,7 +65,7 @@ class TaskStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class OutboxMessage(IdMixin, TenantMixin, TimestampMixin, Base):
+class OutboxMessage(IdMixin, UncheckedTenantMixin, TimestampMixin, Base):
     """Tentativa de contato: one message to one contact point, sent at most once.
 
     ``idempotency_key`` is unique per tenant: the daily cycle derives it from (date, customer,
@@ -94,22 +102,19 @@ class OutboxMessage(IdMixin, TenantMixin, TimestampMixin, Base):
         ),
     )
 
-    # No foreign keys to customer and contact point: the daily cycle writes tens of thousands
-    # of rows a day, and each check would lock (and write) a random page of those big tables
-    # (migration 0014 says why that is safe). The address is copied when planned; a contact
-    # point that no longer exists is simply not invalidated on a bounce.
+    # No foreign keys at all: the daily cycle writes tens of thousands of these a day. A key
+    # to customer or contact point locked (and wrote) a random page of a big table (migration
+    # 0014); every key is a per-row trigger (migration 0016, which says why that is safe). The
+    # address is copied when planned; a contact point that no longer exists is simply not
+    # invalidated on a bounce.
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    case_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("collection_case.id", ondelete="SET NULL")
-    )
+    case_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     contact_point_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
     address: Mapped[str] = mapped_column(String(300))  # the contact point's value when planned
     step_key: Mapped[str] = mapped_column(String(64))
     template: Mapped[str] = mapped_column(String(64))
-    cadence_version_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("cadence_version.id", ondelete="SET NULL")
-    )
+    cadence_version_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     plan_date: Mapped[date] = mapped_column(Date)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -132,7 +137,7 @@ class OutboxMessage(IdMixin, TenantMixin, TimestampMixin, Base):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class OutboxReceivable(TenantMixin, Base):
+class OutboxReceivable(UncheckedTenantMixin, Base):
     """Which receivables a message is about (consolidation: one message lists all of them)."""
 
     __tablename__ = "outbox_receivable"
@@ -141,11 +146,11 @@ class OutboxReceivable(TenantMixin, Base):
         Index("ix_outbox_receivable_tenant_receivable", "tenant_id", "receivable_id"),
     )
 
-    outbox_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("outbox_message.id", ondelete="CASCADE")
-    )
-    # No foreign key to receivable: títulos are never deleted, and a day's 40,000 links would
-    # each lock (and write) a random page of the título table (migration 0014).
+    # No foreign keys (migrations 0014 and 0016): títulos are never deleted, and a day's
+    # 40,000 links would each lock (and write) a random page of the título table; the outbox
+    # row is written by the same statement batch, and whoever deletes one deletes its links
+    # (portfolio.service.delete_customer).
+    outbox_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     receivable_id: Mapped[uuid.UUID] = mapped_column(Uuid)
 
 

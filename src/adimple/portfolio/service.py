@@ -507,12 +507,27 @@ def delete_customer(
         entity_id=customer.id,
         data={"external_id": customer.external_id, "document": customer.document},
     )
-    # The daily cycle's rows carry no foreign key to the customer (migration 0014), so what
-    # the cascades did is done here: a customer without títulos rarely has any of them.
-    from adimple.cadence.models import ContactSuppression
-    from adimple.messaging.models import OutboxMessage
+    # The daily cycle's rows carry no foreign keys (migrations 0014 and 0016), so what the
+    # cascades did is done here: a customer without títulos rarely has any of them (and has
+    # no case: a case is opened for an overdue título, and títulos are never deleted).
+    from adimple.cadence.models import CaseEvent, CollectionCase, ContactSuppression
+    from adimple.messaging.models import OutboxMessage, OutboxReceivable
 
-    for model in (OutboxMessage, ContactSuppression):
+    messages = select(OutboxMessage.id).where(
+        OutboxMessage.tenant_id == tenant_id, OutboxMessage.customer_id == customer.id
+    )
+    cases = select(CollectionCase.id).where(
+        CollectionCase.tenant_id == tenant_id, CollectionCase.customer_id == customer.id
+    )
+    session.execute(
+        delete(OutboxReceivable).where(
+            OutboxReceivable.tenant_id == tenant_id, OutboxReceivable.outbox_id.in_(messages)
+        )
+    )
+    session.execute(
+        delete(CaseEvent).where(CaseEvent.tenant_id == tenant_id, CaseEvent.case_id.in_(cases))
+    )
+    for model in (OutboxMessage, ContactSuppression, CollectionCase):
         session.execute(
             delete(model).where(model.tenant_id == tenant_id, model.customer_id == customer.id)
         )
