@@ -211,6 +211,33 @@ def test_earlier_reminders_only_for_chronic_late_payers(world: World) -> None:
     assert contacts_of(plan, mixed) == [("lembrete_d3", "email"), ("lembrete_d3", "whatsapp")]
 
 
+def test_late_months_are_the_windows_calendar_months(world: World) -> None:
+    """ "Late in 3 of the last 6 months": June to November 2026 on 24/11 — a título due on
+    31/05 is outside, one due on 01/06 inside, and two late títulos of one month count once."""
+    install_cadence(
+        world.session,
+        world.tenant,
+        "cronico",
+        [{"id": "lembrete_d5", "offset_days": -5, "channels": ["email"], "template": "x"}],
+    )
+    install_segments(
+        world.session,
+        world.tenant,
+        [("late", "chronic_late", 50, "cronico", {"min_months": 3, "window_months": 6})],
+    )
+    two_months, three_months = world.customer(), world.customer()
+    for customer in (two_months, three_months):
+        for due in (date(2026, 5, 31), date(2026, 6, 1), date(2026, 7, 5), date(2026, 7, 20)):
+            paid_on = due + timedelta(days=10)
+            pay(world.session, make_receivable(world.session, customer, due), paid_on)
+        make_receivable(world.session, customer, TUESDAY + timedelta(days=5))
+    due = date(2026, 11, 2)  # the window's last month is the current one
+    pay(world.session, make_receivable(world.session, three_months, due), date(2026, 11, 15))
+    plan = world.plan()
+    assert contacts_of(plan, two_months) == []
+    assert contacts_of(plan, three_months) == [("lembrete_d5", "email")]
+
+
 def test_overdue_customer_gets_a_case_and_the_first_step(world: World) -> None:
     customer = world.customer()
     receivable = make_receivable(world.session, customer, MONDAY)

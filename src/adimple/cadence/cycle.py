@@ -54,7 +54,7 @@ from adimple.cadence.rules import (
     due_dates_for,
     first_reminder_segment,
     min_late_months,
-    months_back,
+    month_starts,
     reminder_candidates,
     same_day_months_back,
     segment_window,
@@ -233,7 +233,7 @@ def _features(
         customer_ids,
         cutoff=config.cutoff,
         prescribed_on=config.prescribed_on,
-        chronic_since=months_back(config.day, chronic - 1),
+        late_month_starts=month_starts(config.day, chronic),
         loyal_since=same_day_months_back(config.day, loyal),
         min_late_months=min_late_months,
     )

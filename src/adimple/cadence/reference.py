@@ -197,7 +197,7 @@ def reference_plan(
         )
 
     chronic, loyal = segment_window(segments)
-    chronic_since = months_back(day, chronic - 1)
+    chronic_since, chronic_until = months_back(day, chronic - 1), months_back(day, -1)
     loyal_since = same_day_months_back(day, loyal)
 
     def features(c: Customer) -> CustomerFeatures:
@@ -224,7 +224,8 @@ def reference_plan(
                 {
                     (r.due_date.year, r.due_date.month)
                     for r in rows
-                    if r.due_date >= chronic_since and (paid_late(r) or is_overdue(r))
+                    if chronic_since <= r.due_date < chronic_until
+                    and (paid_late(r) or is_overdue(r))
                 }
             ),
             paid_late_recent=sum(1 for r in rows if r.due_date >= loyal_since and paid_late(r)),

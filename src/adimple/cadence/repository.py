@@ -51,7 +51,6 @@ from adimple.db.dialect import (
     days_between_sql,
     id_chunk_size,
     is_postgres,
-    month_index_sql,
     uuid_batch,
     uuid_in,
     uuid_param,
@@ -576,7 +575,7 @@ def features(
     *,
     cutoff: date,
     prescribed_on: date,
-    chronic_since: date,
+    late_month_starts: Sequence[date],
     loyal_since: date,
     min_late_months: int | None = None,
 ) -> dict[uuid.UUID, Profile]:
@@ -588,13 +587,17 @@ def features(
     late_days = days_between_sql(conn, "x.last_paid_on", "x.due_date")
     paid_late = f"(x.status = 'paid' AND x.last_paid_on IS NOT NULL AND {late_days} > :grace)"
     overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
-    month = month_index_sql(conn, "x.due_date")
     ids_clause = "x.customer_id = ANY(:ids)" if is_postgres(conn) else "x.customer_id IN :ids"
-    late_months = (
-        f"COUNT(DISTINCT CASE WHEN x.due_date >= :chronic_since AND ({paid_late} OR "
-        f"{overdue_now}) THEN {month} END)"
+    # One MAX per month of the window rather than COUNT(DISTINCT month): a distinct aggregate
+    # sorts each group's values on its own, on both databases — per customer, tens of
+    # thousands of small sorts a day.
+    months = range(len(late_month_starts) - 1)
+    late_months = " + ".join(
+        f"MAX(CASE WHEN x.due_date >= :m{k} AND x.due_date < :m{k + 1} AND ({paid_late} OR "
+        f"{overdue_now}) THEN 1 ELSE 0 END)"
+        for k in months
     )
-    having = "" if min_late_months is None else f" HAVING {late_months} >= :min_late"
+    having = "" if min_late_months is None else f" HAVING ({late_months}) >= :min_late"
     stmt = text(
         # Every column read here is in ix_receivable_customer_profile, and each título carries
         # its latest payment date (kept by triggers on payment): an index-only scan, no heap
@@ -602,7 +605,7 @@ def features(
         "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
         "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
         "AND x.due_date > :prescribed THEN x.balance_cents ELSE 0 END) AS overdue_cents, "
-        f"{late_months} AS late_months, "
+        f"({late_months}) AS late_months, "
         f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
         "AS paid_late_recent, "
         "MAX(CASE WHEN x.last_paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid, "
@@ -614,7 +617,7 @@ def features(
         uuid_param(conn, "ids"),
         bindparam("cutoff", cutoff, type_=Date()),
         bindparam("prescribed", prescribed_on, type_=Date()),
-        bindparam("chronic_since", chronic_since, type_=Date()),
+        *(bindparam(f"m{k}", start, type_=Date()) for k, start in enumerate(late_month_starts)),
         bindparam("loyal_since", loyal_since, type_=Date()),
         bindparam("grace", LATE_GRACE_DAYS, type_=Integer()),
     )

@@ -135,8 +135,9 @@ class SegmentDef:
 class CustomerFeatures:
     """What segment rules look at, computed on the day a case opens.
 
-    ``late_months`` is the number of distinct calendar months, among the window's, with a
-    título paid more than ``grace`` days late or still overdue; ``paid_late_recent`` counts
+    ``late_months`` is the number of calendar months, among the window's (the last
+    ``window_months`` up to and including the current one), with a título due in it that was
+    paid more than ``grace`` days late or is still overdue; ``paid_late_recent`` counts
     títulos paid late within the loyalty window; ``first_due`` is the customer's oldest due
     date (length of the relationship) and ``first_issue`` the oldest issue date.
     """
@@ -157,6 +158,12 @@ def months_back(day: date, months: int) -> date:
     """The first day of the month ``months`` before ``day``'s month (window start)."""
     index = day.year * 12 + day.month - 1 - months
     return date(index // 12, index % 12 + 1, 1)
+
+
+def month_starts(day: date, months: int) -> list[date]:
+    """The first days of the ``months`` calendar months ending with ``day``'s, then of the
+    month after: ``months + 1`` bounds, month k being ``[starts[k], starts[k + 1])``."""
+    return [months_back(day, months - 1 - k) for k in range(months + 1)]
 
 
 def same_day_months_back(day: date, months: int) -> date:

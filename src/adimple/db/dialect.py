@@ -138,14 +138,6 @@ def days_between_sql(conn: Connection, later: str, earlier: str) -> str:
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
-def month_index_sql(conn: Connection, expr: str) -> str:
-    """year × 12 + month of a DATE expression, to count distinct calendar months."""
-    if is_postgres(conn):
-        year, month = f"EXTRACT(YEAR FROM {expr})", f"EXTRACT(MONTH FROM {expr})"
-        return f"(CAST({year} AS INTEGER) * 12 + CAST({month} AS INTEGER))"
-    return f"(CAST(substr({expr}, 1, 4) AS INTEGER) * 12 + CAST(substr({expr}, 6, 2) AS INTEGER))"
-
-
 def insert_ignoring_conflicts(conn: Connection, table: Any) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
     if is_postgres(conn):
