@@ -337,7 +337,9 @@ def _plan_reminders(
                 todo.append((customer_id, version_id, step, receivables))
     # Contact points, opt-outs and history only for the customers who do get a reminder;
     # their customer rows came with the features.
-    missing = {c: profiles[c].view for c, _, _, _ in todo if c not in views}
+    missing = {
+        c: profiles[c].view() for c in dict.fromkeys(c for c, _, _, _ in todo) if c not in views
+    }
     if missing:
         repo.load_contacts(
             conn,

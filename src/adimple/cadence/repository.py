@@ -565,7 +565,13 @@ class Profile:
     """A customer's segment features and customer row, read together (:func:`features`)."""
 
     features: CustomerFeatures
-    view: CustomerView  # contact points, opt-outs and history not loaded (load_contacts)
+    row: Any  # the customer's _VIEW_COLUMNS
+    in_agreement: bool
+
+    def view(self) -> CustomerView:
+        """The planner's view, without contact points, opt-outs and history (load_contacts);
+        built on demand: most reminder candidates never need one."""
+        return _view(self.row, self.in_agreement)
 
 
 def features(
@@ -656,7 +662,8 @@ def features(
                     late_months=int(row.late_months or 0),
                     paid_late_recent=int(row.paid_late_recent or 0),
                 ),
-                _view(c, bool(row.in_agreement)),
+                c,
+                bool(row.in_agreement),
             )
     return result
 
