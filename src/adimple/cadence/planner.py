@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -225,11 +225,34 @@ class PlanContext:
     creditor_identified: bool
     policy: CompliancePolicy = DEFAULT_POLICY
     ledgers: dict[uuid.UUID, FrequencyLedger] = field(default_factory=dict)
+    schedules: dict[tuple[str | None, time | None, bool], tuple[datetime, date] | None] = field(
+        default_factory=dict
+    )
 
     def ledger(self, customer: CustomerView) -> FrequencyLedger:
         if customer.id not in self.ledgers:
             self.ledgers[customer.id] = FrequencyLedger(history=list(customer.history))
         return self.ledgers[customer.id]
+
+    def schedule(
+        self, uf: str | None, point: ContactPointFacts, channel: Channel
+    ) -> tuple[datetime, date] | None:
+        """When a message goes out, and that moment's local date; ``None`` when no window
+        opens soon enough. A function of the day, the UF and the point's best hour alone
+        (a letter's, of the UF alone), so worked out once per combination: a day plans tens
+        of thousands of messages over a few dozen of them."""
+        letter = channel == Channel.LETTER
+        key = (uf, None if letter else point.best_hour_start, letter)
+        if key not in self.schedules:
+            tz = timezone_for_uf(uf)
+            moment: datetime | None
+            if letter:
+                # Posted letters have no contact window; they go to the print batch that day.
+                moment = datetime.combine(self.day, time(0), tz) + timedelta(hours=8)
+            else:
+                moment = schedule_contact(self.day, uf, point, self.policy)
+            self.schedules[key] = None if moment is None else (moment, moment.astimezone(tz).date())
+        return self.schedules[key]
 
 
 def _suppress(
@@ -284,17 +307,11 @@ def _plan_message(
     if isinstance(chosen, SuppressionReason):
         _suppress(plan, customer, case_id, step, channel, chosen, scope)
         return False
-    if channel == Channel.LETTER:
-        # Posted letters have no contact window; they go to the print batch that day.
-        moment: datetime | None = datetime.combine(
-            ctx.day, datetime.min.time(), timezone_for_uf(customer.uf)
-        ) + timedelta(hours=8)
-    else:
-        moment = schedule_contact(ctx.day, customer.uf, chosen, ctx.policy)
-    if moment is None:
+    when = ctx.schedule(customer.uf, chosen, channel)
+    if when is None:
         _suppress(plan, customer, case_id, step, channel, SuppressionReason.WINDOW, scope)
         return False
-    local_day = moment.astimezone(timezone_for_uf(customer.uf)).date()
+    moment, local_day = when
     ledger = ctx.ledger(customer)
     if not ledger.allows(local_day, channel, ctx.policy):
         _suppress(plan, customer, case_id, step, channel, SuppressionReason.FREQUENCY_CAP, scope)
