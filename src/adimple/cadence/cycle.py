@@ -77,6 +77,7 @@ from adimple.db.dialect import (
 )
 from adimple.kit.calendar import overdue_cutoff
 from adimple.kit.ids import time_ordered_uuid
+from adimple.kit.money import from_cents
 from adimple.messaging.models import (
     OutboxMessage,
     OutboxReceivable,
@@ -284,11 +285,11 @@ def _plan_reminders(
     dates = sorted(
         {d for steps in by_version.values() for s in steps for d in due_dates_for(day, s)}
     )
-    grouped: dict[uuid.UUID, list[ReceivableView]] = defaultdict(list)
+    # The rows as they come (customer, id, external id, due date, centavos): most candidates
+    # get no reminder, so their títulos never become ReceivableViews.
+    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for row in repo.reminder_receivables(conn, tenant_id, dates, part):
-        grouped[row.customer_id].append(
-            ReceivableView(row.id, row.external_id, row.due_date, row.balance)
-        )
+        grouped[row[0]].append(row)
     if not grouped:
         return
     # Customers in collection at the end of today hear about their case, not reminders.
@@ -310,7 +311,7 @@ def _plan_reminders(
     by_minimum: dict[int | None, list[uuid.UUID]] = defaultdict(list)
     minimum_for: dict[frozenset[date], int | None] = {}  # a handful of distinct date sets
     for customer_id in eligible:
-        dues = frozenset(r.due_date for r in grouped[customer_id])
+        dues = frozenset(r[3] for r in grouped[customer_id])
         if dues not in minimum_for:
             reach = {i for due in dues for i in serves[due]}
             minimum_for[dues] = min_late_months([candidates[i] for i in reach])
@@ -332,7 +333,11 @@ def _plan_reminders(
         if version_id is None:
             continue
         for step, dues in step_dues[version_id]:
-            receivables = [r for r in grouped[customer_id] if r.due_date in dues]
+            receivables = [
+                ReceivableView(r[1], r[2], r[3], from_cents(r[4]))
+                for r in grouped[customer_id]
+                if r[3] in dues
+            ]
             if receivables:
                 todo.append((customer_id, version_id, step, receivables))
     # Contact points, opt-outs and history only for the customers who do get a reminder;

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -313,7 +314,8 @@ def last_run(conn: Connection, tenant_id: uuid.UUID, day: date) -> LastRun | Non
 def reminder_receivables(
     conn: Connection, tenant_id: uuid.UUID, due_dates: Sequence[date], part: Partition
 ) -> Sequence[Any]:
-    """Open títulos due on one of ``due_dates`` (pre-due reminders), by the due-date index."""
+    """Open títulos due on one of ``due_dates`` (pre-due reminders), by the due-date index:
+    rows of (customer id, id, external id, due date, balance in centavos), by customer."""
     if not due_dates:
         return []
     # .all(): one fetch of the whole result, not a driver call per row.
@@ -323,7 +325,7 @@ def reminder_receivables(
             Receivable.id,
             Receivable.external_id,
             Receivable.due_date,
-            Receivable.balance.label("balance"),
+            _raw(Receivable.balance, BigInteger),  # most never become a ReceivableView
         )
         .where(
             Receivable.tenant_id == tenant_id,
@@ -486,22 +488,44 @@ _VIEW_COLUMNS = (
 
 
 def _view(row: Any, in_agreement: bool) -> CustomerView:
-    """A view of a row with :data:`_VIEW_COLUMNS`, without contacts, títulos or history."""
+    """A view of a row that starts with :data:`_VIEW_COLUMNS`, without contacts, títulos or
+    history. By position, and with the facts shared: a day builds tens of thousands of these,
+    and named access to a row's columns plus a frozen dataclass each took 6 µs a view, 1.5
+    µs so."""
+    customer_id, external_id, uf, deceased, disputed, superendividamento, do_not_contact = row[:7]
     return CustomerView(
-        id=row.id,
-        external_id=row.external_id,
-        uf=row.uf,
-        facts=CustomerFacts(
-            deceased=bool(row.deceased),
-            disputed=bool(row.disputed),
-            superendividamento=bool(row.superendividamento),
-            do_not_contact=bool(row.do_not_contact),
-            in_agreement=in_agreement,
+        customer_id,
+        external_id,
+        uf,
+        _facts(
+            bool(deceased),
+            bool(disputed),
+            bool(superendividamento),
+            bool(do_not_contact),
+            in_agreement,
         ),
-        points=[],
-        opted_out=set(),
-        overdue=[],
-        history=[],
+        [],
+        set(),
+        [],
+        [],
+    )
+
+
+@cache
+def _facts(
+    deceased: bool,
+    disputed: bool,
+    superendividamento: bool,
+    do_not_contact: bool,
+    in_agreement: bool,
+) -> CustomerFacts:
+    """One (immutable) CustomerFacts per combination: there are 32."""
+    return CustomerFacts(
+        deceased=deceased,
+        disputed=disputed,
+        superendividamento=superendividamento,
+        do_not_contact=do_not_contact,
+        in_agreement=in_agreement,
     )
 
 
