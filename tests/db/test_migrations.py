@@ -96,3 +96,85 @@ def test_outbox_claim_and_provider_indexes_are_partial(fresh_engine: Engine) -> 
     assert "WHERE" not in indexes["ix_outbox_message_provider_message"].upper()
     upgrade(fresh_engine)
     assert "IS NOT NULL" in _outbox_indexes(fresh_engine)["ix_outbox_message_provider_message"]
+
+
+def test_a_round_trip_through_the_table_rebuilds_keeps_every_row(fresh_engine: Engine) -> None:
+    """Down to 0013 and up again rebuilds the day's tables twice on SQLite (batch mode copies
+    a table and drops the old one). With foreign keys enforced, each drop ran the ON DELETE
+    actions of the tables pointing at it: outbox links deleted, the case of every task and
+    bureau record cleared. ``migrate`` turns enforcement off around the migration and checks
+    the keys itself; here every row and reference survives, on both databases."""
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from adimple.cadence.cycle import run_day
+    from adimple.cadence.models import BureauStatus, CaseEvent, CollectionCase, CreditBureauRecord
+    from adimple.db.migrate import downgrade
+    from adimple.messaging.models import OutboxMessage, OutboxReceivable, Task
+    from builders import (
+        add_contact,
+        install_standard_regua,
+        make_customer,
+        make_receivable,
+        make_tenant,
+    )
+
+    upgrade(fresh_engine)
+    with Session(fresh_engine, expire_on_commit=False) as session:
+        tenant = make_tenant(session)
+        install_standard_regua(session, tenant)
+        customer = make_customer(session, tenant)
+        add_contact(session, customer, "email", "devedor@example.com")
+        receivable = make_receivable(session, customer, date(2026, 11, 23))
+        session.commit()
+    run_day(fresh_engine, tenant, date(2026, 11, 24))
+    with Session(fresh_engine) as session:
+        case_id = session.scalars(select(CollectionCase.id)).one()
+        now = datetime.now(UTC)
+        session.add(
+            Task(
+                tenant_id=tenant.id,
+                customer_id=customer.id,
+                case_id=case_id,
+                kind="call",
+                idempotency_key="test:task",
+                due_on=date(2026, 11, 24),
+                title="Ligar",
+            )
+        )
+        session.add(
+            CreditBureauRecord(
+                tenant_id=tenant.id,
+                customer_id=customer.id,
+                receivable_id=receivable.id,
+                case_id=case_id,
+                status=BureauStatus.NOTICE_SENT,
+                amount=receivable.balance,
+                notice_sent_on=date(2026, 11, 24),
+                eligible_on=date(2026, 12, 4),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.commit()
+
+    def state() -> dict[str, object]:
+        with Session(fresh_engine) as session:
+            return {
+                "links": session.scalar(select(func.count()).select_from(OutboxReceivable)),
+                "messages": session.scalar(
+                    select(func.count()).where(OutboxMessage.case_id.is_not(None))
+                ),
+                "events": session.scalar(select(func.count()).select_from(CaseEvent)),
+                "task cases": session.scalars(select(Task.case_id)).all(),
+                "bureau cases": session.scalars(select(CreditBureauRecord.case_id)).all(),
+            }
+
+    before = state()
+    assert before["links"] and before["messages"] and before["events"]
+    assert before["task cases"] == [case_id] and before["bureau cases"] == [case_id]
+    downgrade(fresh_engine, "0013_outbox_claim_index")
+    upgrade(fresh_engine)
+    assert state() == before

@@ -33,13 +33,47 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     """Upgrades the database to ``revision``; safe to run on every start (no-op when current)."""
+    _migrate(engine or get_engine(), "upgrade", revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Downgrades the database to ``revision`` (tests, and an operator undoing a release)."""
+    _migrate(engine, "downgrade", revision)
+
+
+def _migrate(engine: Engine, direction: str, revision: str) -> None:
+    """Runs the migrations in one transaction.
+
+    On SQLite, with foreign-key enforcement off, as SQLite's own procedure for changing a
+    table asks (https://www.sqlite.org/lang_altertable.html#otheralter): batch mode copies a
+    table and drops the old one, and with enforcement on, that drop runs the ``ON DELETE``
+    actions of every table pointing at it. Migration 0014 deleted every outbox link that way,
+    and 0016 also cleared the case of every task and bureau record. The keys are checked
+    (``PRAGMA foreign_key_check``) before the commit instead. The pragma cannot change inside
+    a transaction, so it is set on the driver's connection before the transaction begins.
+    """
     from alembic import command
 
-    engine = engine or get_engine()
     cfg = alembic_config()
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection if engine.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                getattr(command, direction)(cfg, revision)
+                if raw is not None:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(
+                            f"the migration would leave {len(broken)} rows with a foreign key "
+                            f"to a missing row (table, rowid, parent, key): {broken[:5]}; "
+                            "nothing was changed"
+                        )
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(engine: Engine | None = None) -> str | None:
