@@ -490,8 +490,8 @@ _VIEW_COLUMNS = (
 def _view(row: Any, in_agreement: bool) -> CustomerView:
     """A view of a row that starts with :data:`_VIEW_COLUMNS`, without contacts, títulos or
     history. By position, and with the facts shared: a day builds tens of thousands of these,
-    and named access to a row's columns plus a frozen dataclass each took 6 µs a view, 1.5
-    µs so."""
+    and reading the columns by name plus a frozen dataclass per view took 6 µs a view; this
+    takes 1.5 µs."""
     customer_id, external_id, uf, deceased, disputed, superendividamento, do_not_contact = row[:7]
     return CustomerView(
         customer_id,
