@@ -276,9 +276,9 @@ def insert_rows(
     """Inserts many rows, skipping the ones that hit a unique key when ``ignore_conflicts``.
 
     PostgreSQL: one ``INSERT … SELECT … FROM unnest(arrays) ON CONFLICT DO NOTHING`` —
-    set-based, far cheaper than multi-row VALUES for tens of thousands of rows. SQLite:
-    chunked ``executemany``. Returns the ids actually inserted when ``returning_ids`` (the
-    table must have an ``id`` column).
+    set-based, far cheaper than multi-row VALUES for tens of thousands of rows. SQLite: one
+    ``executemany`` of plain tuples (:func:`_insert_sqlite`). Returns the ids actually
+    inserted when ``returning_ids`` (the table must have an ``id`` column).
     """
     if not rows:
         return set()
@@ -286,8 +286,8 @@ def insert_rows(
         return _insert_sqlite(conn, table, rows, ignore_conflicts, returning_ids)
     columns = list(rows[0].keys())
     inserted: set[Any] = set()
-    # The columns' scalar Python-side defaults, as SQLAlchemy's own insert (SQLite, above)
-    # applies them; the server's defaults apply by themselves.
+    # The columns' scalar Python-side defaults, as SQLAlchemy's own insert would apply them;
+    # the server's defaults apply by themselves.
     defaults = {
         c.name: c.default.arg
         for c in table.columns
