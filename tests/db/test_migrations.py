@@ -178,3 +178,31 @@ def test_a_round_trip_through_the_table_rebuilds_keeps_every_row(fresh_engine: E
     downgrade(fresh_engine, "0013_outbox_claim_index")
     upgrade(fresh_engine)
     assert state() == before
+
+
+def test_a_sqlite_migration_that_would_leave_a_broken_key_changes_nothing(
+    fresh_engine: Engine,
+) -> None:
+    """With enforcement off during a migration, the keys are checked before the commit: a
+    row pointing at a missing row (here one written with enforcement off by hand) stops it."""
+    import sqlite3
+    import uuid
+
+    import pytest
+
+    if fresh_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL enforces its keys inside the migration's transaction")
+    upgrade(fresh_engine, "0015_case_event_by_case")
+    path = fresh_engine.url.database
+    assert path is not None
+    with sqlite3.connect(path) as db:  # foreign keys are off by default in a bare connection
+        db.execute(
+            "INSERT INTO task (id, tenant_id, customer_id, kind, status, idempotency_key, "
+            "due_on, priority, title, data, created_at, updated_at) VALUES "
+            "(?, ?, ?, 'call', 'open', 'k', '2026-11-24', 0, 't', '{}', "
+            "'2026-11-24 00:00:00', '2026-11-24 00:00:00')",
+            (uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex),
+        )
+    with pytest.raises(RuntimeError, match=r"foreign key to a missing row.*task"):
+        upgrade(fresh_engine)
+    assert current_revision(fresh_engine) == "0015_case_event_by_case"
