@@ -48,9 +48,10 @@ def _migrate(engine: Engine, direction: str, revision: str) -> None:
     table asks (https://www.sqlite.org/lang_altertable.html#otheralter): batch mode copies a
     table and drops the old one, and with enforcement on, that drop runs the ``ON DELETE``
     actions of every table pointing at it. Migration 0014 deleted every outbox link that way,
-    and 0016 also cleared the case of every task and bureau record. The keys are checked
-    (``PRAGMA foreign_key_check``) before the commit instead. The pragma cannot change inside
-    a transaction, so it is set on the driver's connection before the transaction begins.
+    and 0016 also cleared the case of every task and bureau record. Instead, when a migration
+    ran, the keys are checked (``PRAGMA foreign_key_check``) before the commit, and a dangling
+    one rolls the whole run back. The pragma cannot change inside a transaction, so it is set
+    on the driver's connection before the transaction begins.
     """
     from alembic import command
     from alembic.migration import MigrationContext
