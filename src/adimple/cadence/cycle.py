@@ -77,7 +77,6 @@ from adimple.db.dialect import (
 )
 from adimple.kit.calendar import overdue_cutoff
 from adimple.kit.ids import time_ordered_uuid
-from adimple.kit.money import from_cents
 from adimple.messaging.models import (
     OutboxMessage,
     OutboxReceivable,
@@ -285,11 +284,11 @@ def _plan_reminders(
     dates = sorted(
         {d for steps in by_version.values() for s in steps for d in due_dates_for(day, s)}
     )
-    # The rows as they come (customer, id, external id, due date, centavos): most candidates
-    # get no reminder, so their títulos never become ReceivableViews.
-    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for row in repo.reminder_receivables(conn, tenant_id, dates, part):
-        grouped[row[0]].append(row)
+    # Who has a título due on one of those dates, from the due-date index alone: most
+    # candidates get no reminder, and a título's row is read only for those who do.
+    grouped: dict[uuid.UUID, set[date]] = defaultdict(set)
+    for customer_id, due_date in repo.reminder_due_dates(conn, tenant_id, dates, part):
+        grouped[customer_id].add(due_date)
     if not grouped:
         return
     # Customers in collection at the end of today hear about their case, not reminders.
@@ -311,7 +310,7 @@ def _plan_reminders(
     by_minimum: dict[int | None, list[uuid.UUID]] = defaultdict(list)
     minimum_for: dict[frozenset[date], int | None] = {}  # a handful of distinct date sets
     for customer_id in eligible:
-        dues = frozenset(r[3] for r in grouped[customer_id])
+        dues = frozenset(grouped[customer_id])
         if dues not in minimum_for:
             reach = {i for due in dues for i in serves[due]}
             minimum_for[dues] = min_late_months([candidates[i] for i in reach])
@@ -324,7 +323,7 @@ def _plan_reminders(
         vid: [(step, frozenset(due_dates_for(day, step))) for step in steps]
         for vid, steps in by_version.items()
     }
-    todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
+    chosen: list[tuple[uuid.UUID, uuid.UUID, list[tuple[StepDef, frozenset[date]]]]] = []
     for customer_id in eligible:
         if customer_id not in profiles:
             continue  # fewer late months than any segment reminding on its dates asks for
@@ -332,13 +331,18 @@ def _plan_reminders(
         version_id = config.versions.get(segment.cadence_name) if segment else None
         if version_id is None:
             continue
-        for step, dues in step_dues[version_id]:
-            receivables = [
-                ReceivableView(r[1], r[2], r[3], from_cents(r[4]))
-                for r in grouped[customer_id]
-                if r[3] in dues
-            ]
-            if receivables:
+        mine = grouped[customer_id]
+        steps = [(step, due) for step, due in step_dues[version_id] if not due.isdisjoint(mine)]
+        if steps:
+            chosen.append((customer_id, version_id, steps))
+    if not chosen:
+        return
+    titulos = repo.reminder_receivables(conn, tenant_id, dates, [c for c, _, _ in chosen])
+    todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
+    for customer_id, version_id, steps in chosen:
+        for step, step_due in steps:
+            receivables = [r for r in titulos.get(customer_id, ()) if r.due_date in step_due]
+            if receivables:  # none when the títulos due that day have no balance left
                 todo.append((customer_id, version_id, step, receivables))
     # Contact points, opt-outs and history only for the customers who do get a reminder;
     # their customer rows came with the features.

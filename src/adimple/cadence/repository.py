@@ -311,31 +311,60 @@ def last_run(conn: Connection, tenant_id: uuid.UUID, day: date) -> LastRun | Non
     return LastRun(row.run_date, overdue_cutoff(row.run_date), row.started_at)
 
 
-def reminder_receivables(
+def reminder_due_dates(
     conn: Connection, tenant_id: uuid.UUID, due_dates: Sequence[date], part: Partition
 ) -> Sequence[Any]:
-    """Open títulos due on one of ``due_dates`` (pre-due reminders), by the due-date index:
-    rows of (customer id, id, external id, due date, balance in centavos), by customer."""
+    """(customer id, due date) of the open títulos due on one of ``due_dates``: who may get a
+    pre-due reminder today. Both columns are in the due-date index, so this reads the index
+    alone (PostgreSQL: an index-only scan); a título's row is read only for the customers
+    who do get a reminder (:func:`reminder_receivables`). A zero balance is not in the index
+    and is judged there."""
     if not due_dates:
         return []
-    # .all(): one fetch of the whole result, not a driver call per row.
     return conn.execute(
-        select(
-            Receivable.customer_id,
-            Receivable.id,
-            Receivable.external_id,
-            Receivable.due_date,
-            _raw(Receivable.balance, BigInteger),  # most never become a ReceivableView
-        )
-        .where(
+        select(Receivable.customer_id, Receivable.due_date).where(
             Receivable.tenant_id == tenant_id,
             Receivable.status == ReceivableStatus.OPEN,
             Receivable.due_date.in_(list(due_dates)),
-            Receivable.balance > Decimal("0.00"),
             part.clause(Receivable.customer_id),
         )
-        .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
     ).all()
+
+
+def reminder_receivables(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    due_dates: Sequence[date],
+    customer_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, list[ReceivableView]]:
+    """The open títulos with a balance due on one of ``due_dates``, of the customers being
+    reminded, by customer (the customer index): oldest due date first."""
+    found: dict[uuid.UUID, list[ReceivableView]] = defaultdict(list)
+    if not due_dates:
+        return found
+    for chunk in chunks(customer_ids, id_chunk_size(conn)):
+        # .all(): one fetch of the whole result, not a driver call per row.
+        for customer_id, receivable_id, external_id, due_date, cents in conn.execute(
+            select(
+                Receivable.customer_id,
+                Receivable.id,
+                Receivable.external_id,
+                Receivable.due_date,
+                _raw(Receivable.balance, BigInteger),
+            )
+            .where(
+                Receivable.tenant_id == tenant_id,
+                uuid_in(conn, Receivable.customer_id, chunk),
+                Receivable.status == ReceivableStatus.OPEN,
+                Receivable.due_date.in_(list(due_dates)),
+                Receivable.balance > Decimal("0.00"),
+            )
+            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
+        ).all():
+            found[customer_id].append(
+                ReceivableView(receivable_id, external_id, due_date, from_cents(cents))
+            )
+    return found
 
 
 def live_case_customers(
