@@ -15,7 +15,6 @@ from adimple.audit import service as audit
 from adimple.db.base import utcnow
 from adimple.kit.calendar import UFS
 from adimple.kit.errors import Conflict, FieldError, NotFound, Unauthorized, ValidationFailed
-from adimple.portfolio.validation import normalize_document
 from adimple.tenancy.models import ApiKey, Tenant
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -38,6 +37,11 @@ def create_tenant(
     contact_phone: str | None = None,
 ) -> Tenant:
     """Registers a creditor; its identification is mandatory (CDC art. 42-A)."""
+    # Here, not at the top: every command that looks a tenant up imports this module, and the
+    # validators (phone numbers, e-mail, CPF/CNPJ) add ~50 ms to each start, the daily cycle's
+    # included.
+    from adimple.portfolio.validation import normalize_document
+
     errors: list[FieldError] = []
     if not _SLUG.match(slug):
         errors.append(FieldError("slug", "use 2-63 lower-case letters, digits or '-'"))
