@@ -50,9 +50,9 @@ from adimple.cadence.planner import (
     pre_due_steps,
 )
 from adimple.cadence.rules import (
+    CustomerFeatures,
     StepDef,
     due_dates_for,
-    first_reminder_segment,
     min_late_months,
     month_starts,
     reminder_candidates,
@@ -184,7 +184,7 @@ def plan_partition(conn: Connection, config: Config, part: repo.Partition) -> Pa
                 open_case(
                     day,
                     loaded.views[customer_id],
-                    feats[customer_id].features,
+                    feats[customer_id],
                     config.segments,
                     config.versions,
                     config.steps,
@@ -223,9 +223,7 @@ def _features(
     conn: Connection,
     config: Config,
     customer_ids: list[uuid.UUID],
-    *,
-    min_late_months: int | None = None,
-) -> dict[uuid.UUID, repo.Profile]:
+) -> dict[uuid.UUID, CustomerFeatures]:
     chronic, loyal = segment_window(config.segments)
     return repo.features(
         conn,
@@ -235,7 +233,6 @@ def _features(
         prescribed_on=config.prescribed_on,
         late_month_starts=month_starts(config.day, chronic),
         loyal_since=same_day_months_back(config.day, loyal),
-        min_late_months=min_late_months,
     )
 
 
@@ -315,49 +312,60 @@ def _plan_reminders(
             reach = {i for due in dues for i in serves[due]}
             minimum_for[dues] = min_late_months([candidates[i] for i in reach])
         by_minimum[minimum_for[dues]].append(customer_id)
-    profiles: dict[uuid.UUID, repo.Profile] = {}
+    # Each customer's segment is chosen in SQL, from the same features a case's would be.
+    chronic, loyal = segment_window(config.segments)
+    segment_of: list[tuple[uuid.UUID, int, bool]] = []
     for minimum, customer_ids in by_minimum.items():
-        profiles |= _features(conn, config, customer_ids, min_late_months=minimum)
+        segment_of += repo.reminder_segments(
+            conn,
+            tenant_id,
+            customer_ids,
+            candidates,
+            day=day,
+            cutoff=config.cutoff,
+            prescribed_on=config.prescribed_on,
+            late_month_starts=month_starts(day, chronic),
+            loyal_since=same_day_months_back(day, loyal),
+            min_late_months=minimum,
+        )
     # The due dates each step reminds about today (step_date(due, step) == day exactly then).
     step_dues = {
         vid: [(step, frozenset(due_dates_for(day, step))) for step in steps]
         for vid, steps in by_version.items()
     }
+    version_of = [config.versions.get(c.cadence_name) for c in candidates]
     chosen: list[tuple[uuid.UUID, uuid.UUID, list[tuple[StepDef, frozenset[date]]]]] = []
-    for customer_id in eligible:
-        if customer_id not in profiles:
-            continue  # fewer late months than any segment reminding on its dates asks for
-        segment = first_reminder_segment(profiles[customer_id].features, candidates, day)
-        version_id = config.versions.get(segment.cadence_name) if segment else None
+    in_agreement: dict[uuid.UUID, bool] = {}
+    for customer_id, index, agreement in segment_of:
+        version_id = version_of[index]
         if version_id is None:
             continue
         mine = grouped[customer_id]
         steps = [(step, due) for step, due in step_dues[version_id] if not due.isdisjoint(mine)]
         if steps:
             chosen.append((customer_id, version_id, steps))
+            in_agreement[customer_id] = agreement
     if not chosen:
         return
-    titulos = repo.reminder_receivables(conn, tenant_id, dates, [c for c, _, _ in chosen])
+    titulos = repo.reminder_receivables(conn, tenant_id, dates, list(in_agreement))
     todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
     for customer_id, version_id, steps in chosen:
         for step, step_due in steps:
             receivables = [r for r in titulos.get(customer_id, ()) if r.due_date in step_due]
             if receivables:  # none when the títulos due that day have no balance left
                 todo.append((customer_id, version_id, step, receivables))
-    # Contact points, opt-outs and history only for the customers who do get a reminder;
-    # their customer rows came with the features.
-    missing = {
-        c: profiles[c].view() for c in dict.fromkeys(c for c, _, _, _ in todo) if c not in views
-    }
+    # Customer rows, contact points, opt-outs and history only for those who do get one.
+    missing = {c: in_agreement[c] for c, _, _, _ in todo if c not in views}
     if missing:
-        repo.load_contacts(
-            conn,
-            tenant_id,
-            missing,
-            day=day,
-            attempts_window_days=config.policy.attempts_window_days,
+        views.update(
+            repo.load_reminded(
+                conn,
+                tenant_id,
+                missing,
+                day=day,
+                attempts_window_days=config.policy.attempts_window_days,
+            )
         )
-        views.update(missing)
     todo.sort(key=lambda item: views[item[0]].external_id)  # stable: steps keep their order
     for customer_id, version_id, step, receivables in todo:
         plan_reminders(ctx, plan, views[customer_id], version_id, step, receivables)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Connection,
     Date,
     Integer,
@@ -46,7 +47,13 @@ from adimple.cadence.models import (
     Segment,
 )
 from adimple.cadence.planner import BureauView, CustomerView, ReceivableView
-from adimple.cadence.rules import LATE_GRACE_DAYS, CustomerFeatures, SegmentDef, StepDef
+from adimple.cadence.rules import (
+    LATE_GRACE_DAYS,
+    CustomerFeatures,
+    SegmentDef,
+    StepDef,
+    same_day_months_back,
+)
 from adimple.compliance.rules import ContactPointFacts, CustomerFacts
 from adimple.db.dialect import (
     days_between_sql,
@@ -416,7 +423,7 @@ def load_customers(
     attempts_window_days: int,
 ) -> Loaded:
     """Customers with a case (due, or opening today) as the planner sees them: the customer
-    row, the overdue títulos, the bureau records and what :func:`load_contacts` adds."""
+    row, the overdue títulos, the bureau records, contact points, opt-outs and history."""
     ids = list(dict.fromkeys(customer_ids))  # chunk order is irrelevant: no sort needed
     views: dict[uuid.UUID, CustomerView] = {}
     overdue_any: set[uuid.UUID] = set()
@@ -486,22 +493,6 @@ def load_customers(
         ).all():
             views[b[1]].bureau.append(BureauView(b[0], b[2], b[3], b[4]))
     return Loaded(views, overdue_any)
-
-
-def load_contacts(
-    conn: Connection,
-    tenant_id: uuid.UUID,
-    views: dict[uuid.UUID, CustomerView],
-    *,
-    day: date,
-    attempts_window_days: int,
-) -> None:
-    """Adds contact points, opt-outs and recent attempts to views built from
-    :func:`features`' rows (pre-due reminders: their customer rows are read there)."""
-    ids = list(views)
-    for ids_chunk in chunks(ids, id_chunk_size(conn)):
-        chunk = uuid_batch(conn, ids_chunk)
-        _fill_contacts(conn, tenant_id, chunk, views, day, attempts_window_days)
 
 
 # The customer columns a CustomerView is made of (both loaders read them).
@@ -613,36 +604,11 @@ def _fill_contacts(
         view.history.append((local, _CHANNELS[channel]))
 
 
-@dataclass(frozen=True)
-class Profile:
-    """A customer's segment features and customer row, read together (:func:`features`)."""
-
-    features: CustomerFeatures
-    row: Any  # the customer's _VIEW_COLUMNS
-    in_agreement: bool
-
-    def view(self) -> CustomerView:
-        """The planner's view, without contact points, opt-outs and history (load_contacts);
-        built on demand: most reminder candidates never need one."""
-        return _view(self.row, self.in_agreement)
-
-
-def features(
-    conn: Connection,
-    tenant_id: uuid.UUID,
-    customer_ids: Sequence[uuid.UUID],
-    *,
-    cutoff: date,
-    prescribed_on: date,
-    late_month_starts: Sequence[date],
-    loyal_since: date,
-    min_late_months: int | None = None,
-) -> dict[uuid.UUID, Profile]:
-    """Segment features, aggregated in SQL, with each customer's row.
-
-    With ``min_late_months``, only the customers with at least that many late months are
-    returned (the others are of no interest to the caller: see ``_plan_reminders``).
-    """
+def _profile_sql(
+    conn: Connection, late_month_starts: Sequence[date], min_late_months: int | None
+) -> str:
+    """The per-customer aggregate behind segment features, over ``:ids`` (see
+    :func:`features`); with ``min_late_months``, only customers with that many late months."""
     late_days = days_between_sql(conn, "x.last_paid_on", "x.due_date")
     paid_late = f"(x.status = 'paid' AND x.last_paid_on IS NOT NULL AND {late_days} > :grace)"
     overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
@@ -657,10 +623,10 @@ def features(
         for k in months
     )
     having = "" if min_late_months is None else f" HAVING ({late_months}) >= :min_late"
-    stmt = text(
-        # Every column read here is in ix_receivable_customer_profile, and each título carries
-        # its latest payment date (kept by triggers on payment): an index-only scan, no heap
-        # and no payment lookups.
+    # Every column read here is in ix_receivable_customer_profile, and each título carries its
+    # latest payment date (kept by triggers on payment): an index-only scan, no heap and no
+    # payment lookups.
+    return (
         "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
         "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
         "AND x.due_date > :prescribed THEN x.balance_cents ELSE 0 END) AS overdue_cents, "
@@ -671,7 +637,20 @@ def features(
         "MAX(CASE WHEN x.status = 'agreement' THEN 1 ELSE 0 END) AS in_agreement "
         f"FROM receivable AS x WHERE x.tenant_id = :t AND {ids_clause} GROUP BY x.customer_id"
         f"{having}"
-    ).bindparams(
+    )
+
+
+def _profile_params(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    *,
+    cutoff: date,
+    prescribed_on: date,
+    late_month_starts: Sequence[date],
+    loyal_since: date,
+    min_late_months: int | None,
+) -> list[Any]:
+    params = [
         bindparam("t", tenant_id, type_=Uuid()),
         uuid_param(conn, "ids"),
         bindparam("cutoff", cutoff, type_=Date()),
@@ -679,46 +658,181 @@ def features(
         *(bindparam(f"m{k}", start, type_=Date()) for k, start in enumerate(late_month_starts)),
         bindparam("loyal_since", loyal_since, type_=Date()),
         bindparam("grace", LATE_GRACE_DAYS, type_=Integer()),
-    )
+    ]
     if min_late_months is not None:
-        stmt = stmt.bindparams(bindparam("min_late", min_late_months, type_=Integer()))
-    result: dict[uuid.UUID, Profile] = {}
+        params.append(bindparam("min_late", min_late_months, type_=Integer()))
+    return params
+
+
+def features(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[uuid.UUID],
+    *,
+    cutoff: date,
+    prescribed_on: date,
+    late_month_starts: Sequence[date],
+    loyal_since: date,
+) -> dict[uuid.UUID, CustomerFeatures]:
+    """Segment features of customers opening a case, aggregated in SQL."""
+    stmt = text(_profile_sql(conn, late_month_starts, None)).bindparams(
+        *_profile_params(
+            conn,
+            tenant_id,
+            cutoff=cutoff,
+            prescribed_on=prescribed_on,
+            late_month_starts=late_month_starts,
+            loyal_since=loyal_since,
+            min_late_months=None,
+        )
+    )
+    result: dict[uuid.UUID, CustomerFeatures] = {}
     for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
         batch = uuid_batch(conn, chunk)
         rows = conn.execute(stmt, {"ids": batch}).all()
-        if not rows:
-            continue
-        if min_late_months is not None:  # the rows of the customers that are left
-            batch = uuid_batch(conn, [_as_uuid(row.customer_id) for row in rows])
         # The customer rows in a second statement rather than joined to the aggregate:
         # PostgreSQL estimates the groups from the títulos and hash-joins a scan of every
-        # customer of the tenant. Read whole here, so pre-due reminders need not read them
-        # again (load_contacts).
-        customers = {
-            row.id: row
+        # customer of the tenant.
+        business = {
+            row.id: row.document_kind == DocumentKind.CNPJ.value and not row.consumer
             for row in conn.execute(
-                select(*_VIEW_COLUMNS, _raw(Customer.document_kind), Customer.consumer).where(
+                select(Customer.id, _raw(Customer.document_kind), Customer.consumer).where(
                     Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch)
                 )
             ).all()
         }
         for row in rows:
             customer_id = _as_uuid(row.customer_id)
-            c = customers[customer_id]
-            result[customer_id] = Profile(
-                CustomerFeatures(
-                    is_business=c.document_kind == DocumentKind.CNPJ.value and not c.consumer,
-                    overdue_balance=from_cents(int(row.overdue_cents or 0)),
-                    ever_paid=bool(row.ever_paid),
-                    first_issue=_as_date(row.first_issue),
-                    first_due=_as_date(row.first_due),
-                    late_months=int(row.late_months or 0),
-                    paid_late_recent=int(row.paid_late_recent or 0),
-                ),
-                c,
-                bool(row.in_agreement),
+            result[customer_id] = CustomerFeatures(
+                is_business=business[customer_id],
+                overdue_balance=from_cents(int(row.overdue_cents or 0)),
+                ever_paid=bool(row.ever_paid),
+                first_issue=_as_date(row.first_issue),
+                first_due=_as_date(row.first_due),
+                late_months=int(row.late_months or 0),
+                paid_late_recent=int(row.paid_late_recent or 0),
             )
     return result
+
+
+def _segment_sql(segment: SegmentDef, day: date, k: int) -> tuple[str, list[Any]]:
+    """:func:`adimple.cadence.rules._matches` as a condition on :func:`_profile_sql`'s
+    columns (``f.``) and the customer row (``c.``), so pre-due reminders can choose segments in
+    the database. The two must agree: the reference-equivalence property test runs the
+    Python rule (reference engine) against this one (set-based engine) on random segments."""
+    params = segment.params
+    match segment.kind:
+        case "high_balance":
+            threshold = Decimal(str(params.get("min_balance", "5000.00")))
+            # balance ≥ threshold ⇔ centavos ≥ the threshold in centavos, rounded up
+            cents = int((threshold * 100).to_integral_value(rounding="ROUND_CEILING"))
+            return f"f.overdue_cents >= :s{k}", [bindparam(f"s{k}", cents, type_=BigInteger())]
+        case "business":
+            return (
+                f"(c.document_kind = :s{k} AND c.consumer = :s{k}b)",
+                [
+                    bindparam(f"s{k}", DocumentKind.CNPJ.value, type_=String()),
+                    bindparam(f"s{k}b", False, type_=Boolean()),
+                ],
+            )
+        case "never_paid":
+            since = day - timedelta(days=int(params.get("within_days", 120)))
+            return (
+                f"(f.ever_paid = 0 AND f.first_issue >= :s{k})",
+                [bindparam(f"s{k}", since, type_=Date())],
+            )
+        case "chronic_late":
+            minimum = int(params.get("min_months", 3))
+            return f"f.late_months >= :s{k}", [bindparam(f"s{k}", minimum, type_=Integer())]
+        case "loyal_first_late":
+            since = same_day_months_back(day, int(params.get("months", 12)))
+            return (
+                f"(f.paid_late_recent = 0 AND f.first_due <= :s{k})",
+                [bindparam(f"s{k}", since, type_=Date())],
+            )
+        case "always" | "preventive":
+            return "1 = 1", []
+    return "1 = 0", []
+
+
+def reminder_segments(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[uuid.UUID],
+    candidates: Sequence[SegmentDef],
+    *,
+    day: date,
+    cutoff: date,
+    prescribed_on: date,
+    late_month_starts: Sequence[date],
+    loyal_since: date,
+    min_late_months: int | None = None,
+) -> list[tuple[uuid.UUID, int, bool]]:
+    """Which of ``candidates`` each customer hears pre-due reminders from (the first that
+    matches, as :func:`adimple.cadence.rules.reminder_segment`), decided in SQL:
+    (customer id, index into ``candidates``, in an agreement) for those with one.
+
+    A day has tens of thousands of reminder candidates and most get nothing: their features
+    and customer rows stay in the database. With ``min_late_months`` (see ``_plan_reminders``)
+    the customers with fewer late months are dropped first.
+    """
+    if not candidates:
+        return []
+    whens: list[str] = []
+    params = _profile_params(
+        conn,
+        tenant_id,
+        cutoff=cutoff,
+        prescribed_on=prescribed_on,
+        late_month_starts=late_month_starts,
+        loyal_since=loyal_since,
+        min_late_months=min_late_months,
+    )
+    for k, segment in enumerate(candidates):
+        condition, extra = _segment_sql(segment, day, k)
+        whens.append(f"WHEN {condition} THEN {k}")
+        params.extend(extra)
+    customer_ids_clause = "c.id = ANY(:ids)" if is_postgres(conn) else "c.id IN :ids"
+    stmt = text(
+        # The customer range is repeated on the customer side: joined to the aggregate alone,
+        # PostgreSQL estimates the groups from the títulos and hash-joins a scan of every
+        # customer of the tenant.
+        f"SELECT f.customer_id, CASE {' '.join(whens)} END AS segment, f.in_agreement "
+        f"FROM ({_profile_sql(conn, late_month_starts, min_late_months)}) AS f "
+        f"JOIN customer AS c ON c.id = f.customer_id "
+        f"WHERE c.tenant_id = :t AND {customer_ids_clause}"
+    ).bindparams(*params)
+    found: list[tuple[uuid.UUID, int, bool]] = []
+    for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
+        for customer_id, segment, in_agreement in conn.execute(
+            stmt, {"ids": uuid_batch(conn, chunk)}
+        ).all():
+            if segment is not None:
+                found.append((_as_uuid(customer_id), int(segment), bool(in_agreement)))
+    return found
+
+
+def load_reminded(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    in_agreement: dict[uuid.UUID, bool],
+    *,
+    day: date,
+    attempts_window_days: int,
+) -> dict[uuid.UUID, CustomerView]:
+    """The planner's views of customers getting a pre-due reminder: customer row, contact
+    points, opt-outs and recent attempts (no overdue títulos: they have none in collection)."""
+    views: dict[uuid.UUID, CustomerView] = {}
+    for ids_chunk in chunks(list(in_agreement), id_chunk_size(conn)):
+        chunk = uuid_batch(conn, ids_chunk)
+        for row in conn.execute(
+            select(*_VIEW_COLUMNS).where(
+                Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
+            )
+        ).all():
+            views[row[0]] = _view(row, in_agreement[row[0]])
+        _fill_contacts(conn, tenant_id, chunk, views, day, attempts_window_days)
+    return views
 
 
 def _as_uuid(value: Any) -> uuid.UUID:

@@ -242,14 +242,7 @@ def reminder_segment(
     segment's reminders. The catch-all (``always``) and overdue-balance rules play no part
     before anything is due.
     """
-    return first_reminder_segment(features, reminder_candidates(segments), day)
-
-
-def first_reminder_segment(
-    features: CustomerFeatures, candidates: Sequence[SegmentDef], day: date
-) -> SegmentDef | None:
-    """:func:`reminder_segment` over :func:`reminder_candidates`' list, computed once."""
-    for segment in candidates:
+    for segment in reminder_candidates(segments):
         if segment.kind == "preventive" or _matches(segment, features, day) is not None:
             return segment
     return None

@@ -1,0 +1,127 @@
+"""The daily cycle's SQL against the pure rules it stands in for."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adimple.cadence import repository as repo
+from adimple.cadence.rules import (
+    month_starts,
+    reminder_candidates,
+    reminder_segment,
+    same_day_months_back,
+    segment_window,
+)
+from adimple.compliance.rules import prescription_limit
+from adimple.kit.calendar import overdue_cutoff
+from adimple.portfolio.models import Customer, DocumentKind, ReceivableStatus
+from builders import install_segments, make_customer, make_receivable, make_tenant, pay
+
+DAY = date(2026, 11, 24)
+
+
+def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session) -> None:
+    """Pre-due reminders choose the segment in SQL (``reminder_segments``); the reference
+    engine asks ``rules.reminder_segment``. Each customer here sits on one side of one edge
+    of a rule, so a condition off by one day, month or flag picks a different segment."""
+    tenant = make_tenant(session)
+    install_segments(
+        session,
+        tenant,
+        [
+            ("preventive", "preventive", 10, "preventiva"),
+            ("business", "business", 20, "empresa"),
+            ("loyal", "loyal_first_late", 30, "fiel", {"months": 12}),
+            ("big", "high_balance", 40, "alto", {"min_balance": "5000.00"}),
+            ("new", "never_paid", 50, "nova", {"within_days": 120}),
+            ("late", "chronic_late", 60, "cronico", {"min_months": 3, "window_months": 6}),
+            ("standard", "always", 1000, "padrao"),
+        ],
+    )
+    upcoming = DAY + timedelta(days=3)
+    loyal_edge = same_day_months_back(DAY, 12)
+    new_edge = DAY - timedelta(days=120)
+    expected: dict[str, str] = {}
+
+    def customer(name: str, segment: str, **fields: object):
+        row = make_customer(session, tenant, external_id=name, **fields)
+        make_receivable(session, row, upcoming, issue=upcoming - timedelta(days=30))
+        expected[name] = segment
+        return row
+
+    cnpj = {"document": "11444777000161", "document_kind": DocumentKind.CNPJ}
+    customer("pj", "business", **cnpj)
+    # A CNPJ flagged as a consumer (CDC art. 2) is not a business debtor: new, never paid.
+    pj_consumer = customer("pj-consumer", "new", consumer=True, **cnpj)
+    pj_consumer_old = make_receivable(session, pj_consumer, DAY, issue=new_edge)
+    assert pj_consumer_old.issue_date == new_edge
+
+    def paid_history(row, first_due: date, late_days: int = 0, months: int = 1) -> None:
+        for k in range(months):
+            due = first_due + timedelta(days=31 * k)
+            receivable = make_receivable(session, row, due, issue=due - timedelta(days=20))
+            pay(session, receivable, due + timedelta(days=late_days))
+
+    # Loyal: paid on time since exactly 12 months ago (same day) — and one day short of it.
+    paid_history(customer("loyal-edge", "loyal"), loyal_edge)
+    paid_history(customer("loyal-short", "preventive"), loyal_edge + timedelta(days=1))
+    # Never paid: first issue exactly 120 days ago — and 121 days ago.
+    make_receivable(session, customer("new-edge", "new"), DAY - timedelta(days=5), issue=new_edge)
+    make_receivable(
+        session,
+        customer("new-old", "preventive"),
+        DAY - timedelta(days=5),
+        issue=new_edge - timedelta(days=1),
+        status=ReceivableStatus.CANCELLED,
+    )
+    # Chronic: late (beyond the grace days) in exactly 3 of the last 6 months — and in 2;
+    # paid 3 days late is within the grace and not late at all.
+    window_start = month_starts(DAY, 6)[0]
+    paid_history(customer("late-3", "late"), window_start + timedelta(days=40), 9, months=3)
+    paid_history(customer("late-2", "preventive"), window_start + timedelta(days=40), 9, months=2)
+    paid_history(customer("grace", "preventive"), window_start + timedelta(days=40), 3, months=3)
+    # Late before the window opens does not count.
+    paid_history(customer("late-early", "preventive"), window_start - timedelta(days=95), 9, 3)
+    session.flush()
+
+    conn = session.connection()
+    segments = repo.load_segments(conn, tenant.id)
+    candidates = reminder_candidates(segments)
+    chronic, loyal = segment_window(segments)
+    ids = [
+        row[0]
+        for row in repo.reminder_due_dates(conn, tenant.id, [upcoming], repo.Partition(None, None))
+    ]
+    window = {
+        "cutoff": overdue_cutoff(DAY),
+        "prescribed_on": prescription_limit(DAY),
+        "late_month_starts": month_starts(DAY, chronic),
+        "loyal_since": same_day_months_back(DAY, loyal),
+    }
+    features = repo.features(conn, tenant.id, ids, **window)
+    in_sql = {
+        customer_id: candidates[index].code
+        for customer_id, index, _ in repo.reminder_segments(
+            conn, tenant.id, ids, candidates, day=DAY, **window
+        )
+    }
+    names = dict(
+        session.execute(
+            select(Customer.id, Customer.external_id).where(Customer.tenant_id == tenant.id)
+        ).all()
+    )
+    in_python = {}
+    for customer_id, customer_features in features.items():
+        segment = reminder_segment(customer_features, segments, DAY)
+        assert segment is not None
+        in_python[customer_id] = segment.code
+    assert {names[c]: code for c, code in in_python.items()} == expected
+    assert in_sql == in_python
+    # With a floor of late months (chronic-only reminder dates), the rest stay in SQL.
+    floored = repo.reminder_segments(
+        conn, tenant.id, ids, candidates, day=DAY, min_late_months=3, **window
+    )
+    assert [(names[c], candidates[i].code) for c, i, _ in floored] == [("late-3", "late")]
