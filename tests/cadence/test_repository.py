@@ -125,3 +125,24 @@ def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session)
         conn, tenant.id, ids, candidates, day=DAY, min_late_months=3, **window
     )
     assert [(names[c], candidates[i].code) for c, i, _ in floored] == [("late-3", "late")]
+
+
+def test_reminder_due_dates_are_a_mask_per_customer_beyond_one_bigint(session: Session) -> None:
+    """Bit k of a customer's mask is ``dates[k]``; more than 62 dates go in groups."""
+    tenant = make_tenant(session)
+    dates = [DAY + timedelta(days=k) for k in range(70)]
+    one = make_customer(session, tenant)
+    two = make_customer(session, tenant)
+    for k in (0, 5, 65):
+        make_receivable(session, one, dates[k])
+    make_receivable(session, one, dates[5])  # two títulos on one date: one bit
+    make_receivable(session, one, DAY - timedelta(days=1))  # not one of the dates
+    make_receivable(session, two, dates[69], status=ReceivableStatus.PAID)  # not open
+    make_receivable(session, two, dates[1])
+    session.flush()
+
+    masks = dict(
+        repo.reminder_due_dates(session.connection(), tenant.id, dates, repo.Partition(None, None))
+    )
+
+    assert masks == {one.id: 1 | 1 << 5 | 1 << 65, two.id: 1 << 1}

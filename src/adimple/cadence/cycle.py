@@ -281,11 +281,10 @@ def _plan_reminders(
     dates = sorted(
         {d for steps in by_version.values() for s in steps for d in due_dates_for(day, s)}
     )
-    # Who has a título due on one of those dates, from the due-date index alone: most
-    # candidates get no reminder, and a título's row is read only for those who do.
-    grouped: dict[uuid.UUID, set[date]] = defaultdict(set)
-    for customer_id, due_date in repo.reminder_due_dates(conn, tenant_id, dates, part):
-        grouped[customer_id].add(due_date)
+    # Who has a título due on one of those dates (a bit mask over ``dates``), from the
+    # due-date index alone: most candidates get no reminder, and a título's row is read only
+    # for those who do.
+    grouped = dict(repo.reminder_due_dates(conn, tenant_id, dates, part))
     if not grouped:
         return
     # Customers in collection at the end of today hear about their case, not reminders.
@@ -305,13 +304,13 @@ def _plan_reminders(
             for due in due_dates_for(day, step):
                 serves[due].add(index)
     by_minimum: dict[int | None, list[uuid.UUID]] = defaultdict(list)
-    minimum_for: dict[frozenset[date], int | None] = {}  # a handful of distinct date sets
+    minimum_for: dict[int, int | None] = {}  # by due-date mask: a handful of them
     for customer_id in eligible:
-        dues = frozenset(grouped[customer_id])
-        if dues not in minimum_for:
-            reach = {i for due in dues for i in serves[due]}
-            minimum_for[dues] = min_late_months([candidates[i] for i in reach])
-        by_minimum[minimum_for[dues]].append(customer_id)
+        mask = grouped[customer_id]
+        if mask not in minimum_for:
+            reach = {i for k, due in enumerate(dates) if mask >> k & 1 for i in serves[due]}
+            minimum_for[mask] = min_late_months([candidates[i] for i in reach])
+        by_minimum[minimum_for[mask]].append(customer_id)
     # Each customer's segment is chosen in SQL, from the same features a case's would be.
     chronic, loyal = segment_window(config.segments)
     segment_of: list[tuple[uuid.UUID, int, bool]] = []
@@ -328,10 +327,15 @@ def _plan_reminders(
             loyal_since=same_day_months_back(day, loyal),
             min_late_months=minimum,
         )
-    # The due dates each step reminds about today (step_date(due, step) == day exactly then).
+    # The due dates each step reminds about today (step_date(due, step) == day exactly then),
+    # and as a mask over ``dates``.
     step_dues = {
         vid: [(step, frozenset(due_dates_for(day, step))) for step in steps]
         for vid, steps in by_version.items()
+    }
+    step_masks = {
+        vid: [sum(1 << k for k, due in enumerate(dates) if due in dues) for _, dues in pairs]
+        for vid, pairs in step_dues.items()
     }
     version_of = [config.versions.get(c.cadence_name) for c in candidates]
     chosen: list[tuple[uuid.UUID, uuid.UUID, list[tuple[StepDef, frozenset[date]]]]] = []
@@ -340,8 +344,12 @@ def _plan_reminders(
         version_id = version_of[index]
         if version_id is None:
             continue
-        mine = grouped[customer_id]
-        steps = [(step, due) for step, due in step_dues[version_id] if not due.isdisjoint(mine)]
+        mask = grouped[customer_id]
+        steps = [
+            pair
+            for pair, step_mask in zip(step_dues[version_id], step_masks[version_id], strict=True)
+            if step_mask & mask
+        ]
         if steps:
             chosen.append((customer_id, version_id, steps))
             in_agreement[customer_id] = agreement

@@ -459,7 +459,9 @@ def _unnest(
         if isinstance(column_type, Money):
             return lambda v: None if v is None else to_cents(v)
         if column_type.__class__.__name__ == "JSON":
-            return lambda v: None if v is None else json.dumps(v, ensure_ascii=False)
+            # One encoder for the column: json.dumps with an option builds a new one per call.
+            encode = json.JSONEncoder(ensure_ascii=False).encode
+            return lambda v: None if v is None else encode(v)
         if isinstance(column_type, SAEnum):
             return lambda v: v.value if isinstance(v, enum.Enum) else v
         return None
@@ -479,7 +481,12 @@ def _unnest(
         key = f"c{index}"
         first = values[0]
         kind = type(first)
-        if index > 0 and all(v == first and type(v) is kind for v in values):
+        # count() first: it runs in C and rules out the varying columns at once.
+        if (
+            index > 0
+            and values.count(first) == len(values)
+            and all(type(v) is kind for v in values)
+        ):
             # The same value in every row (the first column stays an array: unnest needs one).
             params[key] = first
             exprs[name] = f"CAST(%({key})s AS {sql_type})"
