@@ -94,21 +94,23 @@ def decide_step(
     carried out and the others are recorded as skipped — a debtor never gets a burst of
     messages because the job did not run for a few days.
     """
-    pending = [s for s in steps if not s.pre_due and s.position > last_position]
+    # Each pending step with the day it falls due, worked out once (a day decides thousands
+    # of cases; ``offset_days > 0`` is ``not pre_due``).
+    pending = [
+        (s, step_date(anchor_due, s))
+        for s in steps
+        if s.offset_days > 0 and s.position > last_position
+    ]
     due = [
         s
-        for s in pending
-        if step_date(anchor_due, s) <= day
+        for s, on in pending
+        if on <= day
         and step_applies(s, segment=segment, overdue_balance=overdue_balance, risk_band=risk_band)
     ]
     executed = max(due, key=lambda s: s.position) if due else None
     skipped = tuple(s for s in due if executed is not None and s.position < executed.position)
     reached = executed.position if executed is not None else last_position
-    later = [
-        step_date(anchor_due, s)
-        for s in pending
-        if s.position > reached and step_date(anchor_due, s) > day
-    ]
+    later = [on for s, on in pending if s.position > reached and on > day]
     return StepDecision(executed, skipped, min(later) if later else None)
 
 
