@@ -244,7 +244,7 @@ def build_in_process(url: str, customers: int, receivables: int, day: date) -> s
         engine.dispose()
 
 
-def warm_caches(db: str, url: str, sqlite_file: Path) -> None:
+def warm_caches(db: str, url: str, sqlite_file: Path, other: str | None) -> None:
     """Reads the whole database once, untimed, so the timed run finds it in the operating
     system's page cache — as on a database server with memory for its data.
 
@@ -254,14 +254,16 @@ def warm_caches(db: str, url: str, sqlite_file: Path) -> None:
     cost ~0.2 ms — run-to-run differences of several seconds. ``pg_prewarm(…, 'read')``
     fills the OS cache, not PostgreSQL's shared buffers.
 
-    The copy was just made from the snapshot, and the OS cache holds both (24 GB at 10M on a
-    24 GB machine): reading the copy then evicted parts of itself, which the timed run read
-    back from disk (40 MB/s of reads through a 10M run, and ±20 % between runs). So the cache
-    is emptied first where the machine allows it (Linux, as root; elsewhere nothing happens).
+    ``other`` is the snapshot the database was copied from, or the one just saved (PostgreSQL:
+    its name; SQLite: its file). Copying read or wrote all of it, and with both in the cache,
+    warming the copy evicted parts of the copy itself, which the timed run then read back from
+    disk; so the snapshot's files are dropped from the cache first (where the machine lets us
+    read them: PostgreSQL's files need root or the postgres user).
     """
-    _drop_os_cache()
     if db == "postgresql":
         with psycopg.connect(url, autocommit=True) as conn:
+            if other is not None:
+                _evict_database(conn, other)
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
             conn.execute(
                 "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class AS c "
@@ -269,6 +271,8 @@ def warm_caches(db: str, url: str, sqlite_file: Path) -> None:
                 "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 't')"
             )
         return
+    if other is not None:
+        _evict(Path(other))
     for path in (sqlite_file, sqlite_file.with_name(sqlite_file.name + "-wal")):
         if path.exists():
             with path.open("rb") as handle:
@@ -276,11 +280,31 @@ def warm_caches(db: str, url: str, sqlite_file: Path) -> None:
                     pass
 
 
-def _drop_os_cache() -> None:
-    os.sync()
-    # Not Linux, or not root: the cache stays as it is.
+def _evict_database(conn: psycopg.Connection, name: str) -> None:
+    """Drops a database's files (on this machine's server) from the OS page cache."""
+    data_directory = conn.execute("SHOW data_directory").fetchone()
+    oid = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if data_directory is None or oid is None:
+        return
+    folder = Path(data_directory[0]) / "base" / str(oid[0])
     with contextlib.suppress(OSError):
-        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+        for path in folder.iterdir():
+            _evict(path)
+
+
+def _evict(path: Path) -> None:
+    """Asks the OS to drop a file's cached pages (clean ones: the copy is long synced)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # not ours to read: the cache stays as it is
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def copy_of(conn: psycopg.Connection, database: str) -> str:
@@ -317,6 +341,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="adimple-cycle-"))
+    snapshot_of: str | None = args.reuse  # the other copy in the OS cache, if any
     if args.db == "postgresql":
         name = f"adimple_bench_cycle_{os.getpid()}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -373,10 +398,12 @@ def main() -> None:
                 with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                     conn.execute(f'CREATE DATABASE "{name}_snapshot" {copy_of(conn, name)}')
                 print(f"snapshot: {name}_snapshot", file=sys.stderr)
+                snapshot_of = f"{name}_snapshot"
             else:
                 snapshot = workdir.with_name(workdir.name + "-snapshot.db")
                 shutil.copyfile(workdir / "cycle.db", snapshot)
                 print(f"snapshot: {snapshot}", file=sys.stderr)
+                snapshot_of = str(snapshot)
         if args.db == "postgresql":
             # The state autovacuum keeps a live database in (statistics current, the
             # visibility map set so index-only scans skip the heap), which neither the bulk
@@ -384,7 +411,7 @@ def main() -> None:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("VACUUM (ANALYZE)")
                 conn.execute("CHECKPOINT")  # not the timed run's job to flush the setup's writes
-        warm_caches(args.db, url, workdir / "cycle.db")
+        warm_caches(args.db, url, workdir / "cycle.db", snapshot_of)
         load = os.getloadavg()[0]
         started = time.perf_counter()
         stdout, peak = run_measured([*command, "--date", args.date.isoformat()], env)
