@@ -351,6 +351,17 @@ def reminder_due_dates(
     return list(masks.items())
 
 
+def _titulo_columns() -> tuple[Any, ...]:
+    """A título as the planner reads it: customer, id, external id, due date, centavos."""
+    return (
+        Receivable.customer_id,
+        Receivable.id,
+        Receivable.external_id,
+        Receivable.due_date,
+        _raw(Receivable.balance, BigInteger),
+    )
+
+
 def reminder_receivables(
     conn: Connection,
     tenant_id: uuid.UUID,
@@ -365,13 +376,7 @@ def reminder_receivables(
     for chunk in chunks(customer_ids, id_chunk_size(conn)):
         # .all(): one fetch of the whole result, not a driver call per row.
         for customer_id, receivable_id, external_id, due_date, cents in conn.execute(
-            select(
-                Receivable.customer_id,
-                Receivable.id,
-                Receivable.external_id,
-                Receivable.due_date,
-                _raw(Receivable.balance, BigInteger),
-            )
+            select(*_titulo_columns())
             .where(
                 Receivable.tenant_id == tenant_id,
                 uuid_in(conn, Receivable.customer_id, chunk),
@@ -446,16 +451,9 @@ def load_customers(
         # One pass over the customers' títulos: the overdue ones (a case's) and whether any
         # is in an agreement (a guard for everyone).
         agreement: set[uuid.UUID] = set()
-        overdue_rows = []
-        for row in conn.execute(
-            select(
-                Receivable.customer_id,
-                Receivable.id,
-                Receivable.external_id,
-                Receivable.due_date,
-                _raw(Receivable.balance, BigInteger),
-                _raw(Receivable.status),
-            )
+        overdue_rows: list[Any] = []
+        for titulo in conn.execute(
+            select(*_titulo_columns(), _raw(Receivable.status))
             .where(
                 Receivable.tenant_id == tenant_id,
                 uuid_in(conn, Receivable.customer_id, chunk),
@@ -470,10 +468,10 @@ def load_customers(
             )
             .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
         ).all():
-            if row[5] == agreement_status:
-                agreement.add(row[0])
+            if titulo[5] == agreement_status:
+                agreement.add(titulo[0])
             else:
-                overdue_rows.append(row)
+                overdue_rows.append(titulo)
         for row in conn.execute(
             select(*_VIEW_COLUMNS).where(
                 Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
