@@ -186,6 +186,12 @@ def classify(
 
 
 def _matches(segment: SegmentDef, f: CustomerFeatures, day: date) -> str | None:
+    """The segment's reason when its rule matches, else None.
+
+    Pre-due reminders ask the same in SQL (``cadence.repository._segment_sql``): a change
+    here — a new kind, a parameter, an edge — goes there too; tests/cadence/test_repository.py
+    compares the two at every edge.
+    """
     params = segment.params
     match segment.kind:
         case "high_balance":
