@@ -120,6 +120,23 @@ def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session)
         in_python[customer_id] = segment.code
     assert {names[c]: code for c, code in in_python.items()} == expected
     assert in_sql == in_python
+    # A balance rule never picks reminders (nothing is overdue then), but its SQL agrees too,
+    # at the threshold to the centavo.
+    rich = customer("rich", "preventive")
+    make_receivable(session, rich, DAY - timedelta(days=10), "5000.00")
+    poor = customer("poor", "preventive")
+    make_receivable(session, poor, DAY - timedelta(days=10), "4999.99")
+    session.flush()
+    big = next(s for s in segments if s.kind == "high_balance")
+    prevent = next(s for s in segments if s.kind == "preventive")
+    label = {rich.id: "rich", poor.id: "poor"}
+    by_balance = {
+        label[c]: [big, prevent][i].code
+        for c, i, _ in repo.reminder_segments(
+            conn, tenant.id, [rich.id, poor.id], [big, prevent], day=DAY, **window
+        )
+    }
+    assert by_balance == {"rich": "big", "poor": "preventive"}
     # With a floor of late months (chronic-only reminder dates), the rest stay in SQL.
     floored = repo.reminder_segments(
         conn, tenant.id, ids, candidates, day=DAY, min_late_months=3, **window
