@@ -481,9 +481,11 @@ def _unnest(
         key = f"c{index}"
         first = values[0]
         kind = type(first)
-        # count() first: it runs in C and rules out the varying columns at once.
+        # The last value rules out almost every varying column at once; count() then runs in
+        # C (the old generator compared in Python row by row).
         if (
             index > 0
+            and values[-1] == first
             and values.count(first) == len(values)
             and all(type(v) is kind for v in values)
         ):
