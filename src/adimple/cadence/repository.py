@@ -686,7 +686,12 @@ def features(
     loyal_since: date,
 ) -> dict[uuid.UUID, CustomerFeatures]:
     """Segment features of customers opening a case, aggregated in SQL."""
-    stmt = text(_profile_sql(conn, late_month_starts, None)).bindparams(
+    sql = _joined_to_customer(
+        conn,
+        f"f.*, CASE WHEN {_BUSINESS_SQL} THEN 1 ELSE 0 END AS is_business",
+        _profile_sql(conn, late_month_starts, None),
+    )
+    stmt = text(sql).bindparams(
         *_profile_params(
             conn,
             tenant_id,
@@ -695,27 +700,14 @@ def features(
             late_month_starts=late_month_starts,
             loyal_since=loyal_since,
             min_late_months=None,
-        )
+        ),
+        *_business_params(),
     )
     result: dict[uuid.UUID, CustomerFeatures] = {}
     for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
-        batch = uuid_batch(conn, chunk)
-        rows = conn.execute(stmt, {"ids": batch}).all()
-        # The customer rows in a second statement rather than joined to the aggregate:
-        # PostgreSQL estimates the groups from the títulos and hash-joins a scan of every
-        # customer of the tenant.
-        business = {
-            row.id: row.document_kind == DocumentKind.CNPJ.value and not row.consumer
-            for row in conn.execute(
-                select(Customer.id, _raw(Customer.document_kind), Customer.consumer).where(
-                    Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, batch)
-                )
-            ).all()
-        }
-        for row in rows:
-            customer_id = _as_uuid(row.customer_id)
-            result[customer_id] = CustomerFeatures(
-                is_business=business[customer_id],
+        for row in conn.execute(stmt, {"ids": uuid_batch(conn, chunk)}).all():
+            result[_as_uuid(row.customer_id)] = CustomerFeatures(
+                is_business=bool(row.is_business),
                 overdue_balance=from_cents(int(row.overdue_cents or 0)),
                 ever_paid=bool(row.ever_paid),
                 first_issue=_as_date(row.first_issue),
@@ -724,6 +716,32 @@ def features(
                 paid_late_recent=int(row.paid_late_recent or 0),
             )
     return result
+
+
+# A business debtor (rules._matches "business"): a CNPJ not flagged as a consumer.
+_BUSINESS_SQL = "(c.document_kind = :cnpj AND c.consumer = :not_consumer)"
+
+
+def _business_params() -> list[Any]:
+    return [
+        bindparam("cnpj", DocumentKind.CNPJ.value, type_=String()),
+        bindparam("not_consumer", False, type_=Boolean()),
+    ]
+
+
+def _joined_to_customer(conn: Connection, columns: str, profile_sql: str) -> str:
+    """``columns`` of :func:`_profile_sql`'s rows (``f.``) joined to their customer (``c.``).
+
+    The customer range is repeated on the customer side: joined to the aggregate alone,
+    PostgreSQL estimates the groups from the títulos and hash-joins a scan of every customer
+    of the tenant.
+    """
+    ids_clause = "c.id = ANY(:ids)" if is_postgres(conn) else "c.id IN :ids"
+    return (
+        f"SELECT {columns} FROM ({profile_sql}) AS f "
+        f"JOIN customer AS c ON c.id = f.customer_id "
+        f"WHERE c.tenant_id = :t AND {ids_clause}"
+    )
 
 
 def _segment_sql(segment: SegmentDef, day: date, k: int) -> tuple[str, list[Any]]:
@@ -739,13 +757,7 @@ def _segment_sql(segment: SegmentDef, day: date, k: int) -> tuple[str, list[Any]
             cents = int((threshold * 100).to_integral_value(rounding="ROUND_CEILING"))
             return f"f.overdue_cents >= :s{k}", [bindparam(f"s{k}", cents, type_=BigInteger())]
         case "business":
-            return (
-                f"(c.document_kind = :s{k} AND c.consumer = :s{k}b)",
-                [
-                    bindparam(f"s{k}", DocumentKind.CNPJ.value, type_=String()),
-                    bindparam(f"s{k}b", False, type_=Boolean()),
-                ],
-            )
+            return _BUSINESS_SQL, _business_params()
         case "never_paid":
             since = day - timedelta(days=int(params.get("within_days", 120)))
             return (
@@ -802,16 +814,14 @@ def reminder_segments(
     for k, segment in enumerate(candidates):
         condition, extra = _segment_sql(segment, day, k)
         whens.append(f"WHEN {condition} THEN {k}")
-        params.extend(extra)
-    customer_ids_clause = "c.id = ANY(:ids)" if is_postgres(conn) else "c.id IN :ids"
+        known = {p.key for p in params}  # two business segments share their parameters
+        params.extend(p for p in extra if p.key not in known)
     stmt = text(
-        # The customer range is repeated on the customer side: joined to the aggregate alone,
-        # PostgreSQL estimates the groups from the títulos and hash-joins a scan of every
-        # customer of the tenant.
-        f"SELECT f.customer_id, CASE {' '.join(whens)} END AS segment, f.in_agreement "
-        f"FROM ({_profile_sql(conn, late_month_starts, min_late_months)}) AS f "
-        f"JOIN customer AS c ON c.id = f.customer_id "
-        f"WHERE c.tenant_id = :t AND {customer_ids_clause}"
+        _joined_to_customer(
+            conn,
+            f"f.customer_id, CASE {' '.join(whens)} END AS segment, f.in_agreement",
+            _profile_sql(conn, late_month_starts, min_late_months),
+        )
     ).bindparams(*params)
     found: list[tuple[uuid.UUID, int, bool]] = []
     for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
