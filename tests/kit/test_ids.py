@@ -4,7 +4,7 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adimple.kit.ids import time_ordered_uuid
+from adimple.kit.ids import time_ordered_uuid, time_ordered_uuids
 
 
 def test_version_7_with_the_rfc_variant() -> None:
@@ -31,3 +31,15 @@ def test_ids_of_later_milliseconds_sort_after() -> None:
 def test_distinct_within_one_millisecond(count: int) -> None:
     values = [time_ordered_uuid() for _ in range(count)]
     assert len(set(values)) == count
+
+
+@settings(max_examples=50)
+@given(st.integers(min_value=0, max_value=500))
+def test_a_batch_is_distinct_version_7_ids_of_this_millisecond(count: int) -> None:
+    before = time.time_ns() // 1_000_000
+    values = time_ordered_uuids(count)
+    after = time.time_ns() // 1_000_000
+    assert len(values) == len(set(values)) == count
+    for value in values:
+        assert (value.version, value.variant) == (7, uuid.RFC_4122)
+        assert before <= value.int >> 80 <= after

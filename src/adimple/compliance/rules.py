@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from adimple.cadence.models import SuppressionReason
 from adimple.kit.calendar import (
@@ -63,8 +64,11 @@ class CreditorFacts:
     uf: str | None
 
 
-@dataclass(frozen=True)
-class ContactPointFacts:
+class ContactPointFacts(NamedTuple):
+    """A contact point as the guards see it. A named tuple rather than a frozen dataclass:
+    the daily cycle builds one per point of every customer it decides about (~45,000 a day
+    at 10M títulos), and a frozen dataclass's ``__init__`` costs five times as much."""
+
     id: object
     kind: str  # ContactKind value
     value: str
