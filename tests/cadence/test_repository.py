@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,9 +17,17 @@ from adimple.cadence.rules import (
     segment_window,
 )
 from adimple.compliance.rules import prescription_limit
+from adimple.db.dialect import uuid_batch
 from adimple.kit.calendar import overdue_cutoff
 from adimple.portfolio.models import Customer, DocumentKind, ReceivableStatus
-from builders import install_segments, make_customer, make_receivable, make_tenant, pay
+from builders import (
+    add_contact,
+    install_segments,
+    make_customer,
+    make_receivable,
+    make_tenant,
+    pay,
+)
 
 DAY = date(2026, 11, 24)
 
@@ -66,7 +75,9 @@ def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session)
             pay(session, receivable, due + timedelta(days=late_days))
 
     # Loyal: paid on time since exactly 12 months ago (same day) — and one day short of it.
-    paid_history(customer("loyal-edge", "loyal"), loyal_edge)
+    faithful = customer("loyal-edge", "loyal", uf="RJ", do_not_contact=True)
+    add_contact(session, faithful, "email", "fiel@example.com")
+    paid_history(faithful, loyal_edge)
     paid_history(customer("loyal-short", "preventive"), loyal_edge + timedelta(days=1))
     # Never paid: first issue exactly 120 days ago — and 121 days ago.
     make_receivable(session, customer("new-edge", "new"), DAY - timedelta(days=5), issue=new_edge)
@@ -102,12 +113,8 @@ def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session)
         "loyal_since": same_day_months_back(DAY, loyal),
     }
     features = repo.features(conn, tenant.id, ids, **window)
-    in_sql = {
-        customer_id: candidates[index].code
-        for customer_id, index, _ in repo.reminder_segments(
-            conn, tenant.id, ids, candidates, day=DAY, **window
-        )
-    }
+    choices = repo.reminder_segments(conn, tenant.id, ids, candidates, day=DAY, **window)
+    in_sql = {choice.customer_id: candidates[choice.segment].code for choice in choices}
     names = dict(
         session.execute(
             select(Customer.id, Customer.external_id).where(Customer.tenant_id == tenant.id)
@@ -120,6 +127,18 @@ def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session)
         in_python[customer_id] = segment.code
     assert {names[c]: code for c, code in in_python.items()} == expected
     assert in_sql == in_python
+    # The customer rows come with the choice: the reminded customers' views are built from
+    # them, with their contact points, and no second read of the customer.
+    views = repo.load_reminded(conn, tenant.id, choices, day=DAY, attempts_window_days=7)
+    assert {v.external_id for v in views.values()} == set(expected)
+    assert all(names[customer_id] == v.external_id for customer_id, v in views.items())
+    loyal_view = views[faithful.id]
+    assert (loyal_view.uf, loyal_view.facts.do_not_contact, loyal_view.facts.disputed) == (
+        "RJ",
+        True,
+        False,
+    )
+    assert [p.value for p in loyal_view.points] == ["fiel@example.com"]
     # A balance rule never picks reminders (nothing is overdue then), but its SQL agrees too,
     # at the threshold to the centavo.
     rich = customer("rich", "preventive")
@@ -131,8 +150,8 @@ def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session)
     prevent = next(s for s in segments if s.kind == "preventive")
     label = {rich.id: "rich", poor.id: "poor"}
     by_balance = {
-        label[c]: [big, prevent][i].code
-        for c, i, _ in repo.reminder_segments(
+        label[choice.customer_id]: [big, prevent][choice.segment].code
+        for choice in repo.reminder_segments(
             conn, tenant.id, [rich.id, poor.id], [big, prevent], day=DAY, **window
         )
     }
@@ -141,7 +160,9 @@ def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session)
     floored = repo.reminder_segments(
         conn, tenant.id, ids, candidates, day=DAY, min_late_months=3, **window
     )
-    assert [(names[c], candidates[i].code) for c, i, _ in floored] == [("late-3", "late")]
+    assert [(names[c.customer_id], candidates[c.segment].code) for c in floored] == [
+        ("late-3", "late")
+    ]
 
 
 def test_reminder_due_dates_are_a_mask_per_customer_beyond_one_bigint(session: Session) -> None:
@@ -163,3 +184,49 @@ def test_reminder_due_dates_are_a_mask_per_customer_beyond_one_bigint(session: S
     )
 
     assert masks == {one.id: 1 | 1 << 5 | 1 << 65, two.id: 1 << 1}
+
+
+def test_reminder_receivables_are_those_due_on_the_dates_with_a_balance(session: Session) -> None:
+    """PostgreSQL is asked for the dates' span (one index descent per customer); a título
+    due inside the span on another day, without a balance, or of a customer not being
+    reminded is still left out."""
+    tenant = make_tenant(session)
+    dates = [DAY + timedelta(days=1), DAY + timedelta(days=5)]
+    one = make_customer(session, tenant)
+    other = make_customer(session, tenant)
+    due_first = make_receivable(session, one, dates[0])
+    due_last = make_receivable(session, one, dates[1], "250.10")
+    make_receivable(session, one, DAY + timedelta(days=3))  # inside the span, not a date
+    make_receivable(session, one, dates[1], status=ReceivableStatus.PAID)
+    settled = make_receivable(session, one, dates[0])
+    settled.balance = Decimal("0.00")  # open, nothing left to pay
+    make_receivable(session, other, dates[0])  # not being reminded
+    session.flush()
+
+    found = repo.reminder_receivables(session.connection(), tenant.id, dates, [one.id])
+
+    assert list(found) == [one.id]
+    assert [(r.id, r.due_date, r.balance) for r in found[one.id]] == [
+        (due_first.id, dates[0], Decimal("100.00")),
+        (due_last.id, dates[1], Decimal("250.10")),
+    ]
+
+
+def test_contact_points_come_from_an_index_only_scan_on_postgresql(session: Session) -> None:
+    """Migration 0017 put every column the cycle reads of a contact point into the customer
+    index; with the other access paths disabled, the planner can still answer the cycle's
+    query from that index alone — which it cannot if a column is read that the index lacks."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return  # SQLite has no INCLUDE: the plain index stays
+    tenant = make_tenant(session)
+    customer = make_customer(session, tenant)
+    add_contact(session, customer, "email", "ana@example.com")
+    for setting in ("enable_seqscan", "enable_bitmapscan", "enable_indexscan"):
+        conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+    stmt = repo.contact_points_query(conn, tenant.id, uuid_batch(conn, [customer.id]))
+    compiled = stmt.compile(dialect=conn.dialect)
+    plan = "\n".join(
+        row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).all()
+    )
+    assert "Index Only Scan using ix_contact_point_tenant_customer" in plan, plan

@@ -76,7 +76,7 @@ from adimple.db.dialect import (
     uuid_in,
 )
 from adimple.kit.calendar import overdue_cutoff
-from adimple.kit.ids import time_ordered_uuid
+from adimple.kit.ids import time_ordered_uuids
 from adimple.messaging.models import (
     OutboxMessage,
     OutboxReceivable,
@@ -313,7 +313,7 @@ def _plan_reminders(
         by_minimum[minimum_for[mask]].append(customer_id)
     # Each customer's segment is chosen in SQL, from the same features a case's would be.
     chronic, loyal = segment_window(config.segments)
-    segment_of: list[tuple[uuid.UUID, int, bool]] = []
+    segment_of: list[repo.ReminderChoice] = []
     for minimum, customer_ids in by_minimum.items():
         segment_of += repo.reminder_segments(
             conn,
@@ -339,31 +339,31 @@ def _plan_reminders(
     }
     version_of = [config.versions.get(c.cadence_name) for c in candidates]
     chosen: list[tuple[uuid.UUID, uuid.UUID, list[tuple[StepDef, frozenset[date]]]]] = []
-    in_agreement: dict[uuid.UUID, bool] = {}
-    for customer_id, index, agreement in segment_of:
-        version_id = version_of[index]
+    choice_of: dict[uuid.UUID, repo.ReminderChoice] = {}
+    for choice in segment_of:
+        version_id = version_of[choice.segment]
         if version_id is None:
             continue
-        mask = grouped[customer_id]
+        mask = grouped[choice.customer_id]
         steps = [
             pair
             for pair, step_mask in zip(step_dues[version_id], step_masks[version_id], strict=True)
             if step_mask & mask
         ]
         if steps:
-            chosen.append((customer_id, version_id, steps))
-            in_agreement[customer_id] = agreement
+            chosen.append((choice.customer_id, version_id, steps))
+            choice_of[choice.customer_id] = choice
     if not chosen:
         return
-    titulos = repo.reminder_receivables(conn, tenant_id, dates, list(in_agreement))
+    titulos = repo.reminder_receivables(conn, tenant_id, dates, list(choice_of))
     todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
     for customer_id, version_id, steps in chosen:
         for step, step_due in steps:
             receivables = [r for r in titulos.get(customer_id, ()) if r.due_date in step_due]
             if receivables:  # none when the títulos due that day have no balance left
                 todo.append((customer_id, version_id, step, receivables))
-    # Customer rows, contact points, opt-outs and history only for those who do get one.
-    missing = {c: in_agreement[c] for c, _, _, _ in todo if c not in views}
+    # Contact points, opt-outs and history only for those who do get one.
+    missing = list({c: choice_of[c] for c, _, _, _ in todo if c not in views}.values())
     if missing:
         views.update(
             repo.load_reminded(
@@ -453,6 +453,7 @@ def _write_events(
     conn: Connection, tenant_id: uuid.UUID, day: date, cases: list[CaseState], now: datetime
 ) -> None:
     rows = []
+    ids = iter(time_ordered_uuids(sum(len(state.events) for state in cases)))
     for state in cases:
         for kind, step_key, data in state.events:
             if kind in ("step", "skipped"):
@@ -463,7 +464,7 @@ def _write_events(
                 key = f"{kind}:{state.id}:{day.isoformat()}"
             rows.append(
                 {
-                    "id": time_ordered_uuid(),
+                    "id": next(ids),
                     "tenant_id": tenant_id,
                     "case_id": state.id,
                     "kind": kind,
@@ -513,7 +514,7 @@ def _write_contacts(
         return
     rows = [
         {
-            "id": time_ordered_uuid(),
+            "id": row_id,
             "tenant_id": tenant_id,
             "customer_id": c.customer_id,
             "case_id": c.case_id,
@@ -533,7 +534,7 @@ def _write_contacts(
             "created_at": now,
             "updated_at": now,
         }
-        for c in plan.contacts
+        for row_id, c in zip(time_ordered_uuids(len(plan.contacts)), plan.contacts, strict=True)
     ]
     inserted = {
         _uuid(v) for v in insert_rows(conn, _table(OutboxMessage), rows, returning_ids=True)
@@ -560,7 +561,7 @@ def _write_rest(
             _table(Task),
             [
                 {
-                    "id": time_ordered_uuid(),
+                    "id": row_id,
                     "tenant_id": tenant_id,
                     "customer_id": t.customer_id,
                     "case_id": t.case_id,
@@ -575,7 +576,7 @@ def _write_rest(
                     "created_at": now,
                     "updated_at": now,
                 }
-                for t in plan.tasks
+                for row_id, t in zip(time_ordered_uuids(len(plan.tasks)), plan.tasks, strict=True)
             ],
         )
     if plan.suppressed:
@@ -584,7 +585,7 @@ def _write_rest(
             _table(ContactSuppression),
             [
                 {
-                    "id": time_ordered_uuid(),
+                    "id": row_id,
                     "tenant_id": tenant_id,
                     "customer_id": s.customer_id,
                     "case_id": s.case_id,
@@ -595,7 +596,9 @@ def _write_rest(
                     "idempotency_key": s.idempotency_key,
                     "created_at": now,
                 }
-                for s in plan.suppressed
+                for row_id, s in zip(
+                    time_ordered_uuids(len(plan.suppressed)), plan.suppressed, strict=True
+                )
             ],
         )
     if plan.bureau_notices:
@@ -604,7 +607,7 @@ def _write_rest(
             _table(CreditBureauRecord),
             [
                 {
-                    "id": time_ordered_uuid(),
+                    "id": row_id,
                     "tenant_id": tenant_id,
                     "customer_id": n.customer_id,
                     "receivable_id": n.receivable_id,
@@ -616,7 +619,9 @@ def _write_rest(
                     "created_at": now,
                     "updated_at": now,
                 }
-                for n in plan.bureau_notices
+                for row_id, n in zip(
+                    time_ordered_uuids(len(plan.bureau_notices)), plan.bureau_notices, strict=True
+                )
             ],
         )
     if plan.bureau_activations:

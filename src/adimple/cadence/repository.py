@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -373,6 +373,16 @@ def reminder_receivables(
     found: dict[uuid.UUID, list[ReceivableView]] = defaultdict(list)
     if not due_dates:
         return found
+    wanted = frozenset(due_dates)
+    if is_postgres(conn):
+        # The dates' span, not the list: with two arrays in the index condition (customers
+        # and dates) PostgreSQL 15 descends the index once per pair — 13 dates × 3,400
+        # customers, 50,000 buffers for 3,200 rows in a 10M partition, three to four times the
+        # time of one descent per customer over the span (docs/benchmarks.md, session 13).
+        # The few títulos due inside the span on another day are dropped below.
+        on_dates = Receivable.due_date.between(min(due_dates), max(due_dates))
+    else:
+        on_dates = Receivable.due_date.in_(list(due_dates))
     for chunk in chunks(customer_ids, id_chunk_size(conn)):
         # .all(): one fetch of the whole result, not a driver call per row.
         for customer_id, receivable_id, external_id, due_date, cents in conn.execute(
@@ -381,14 +391,15 @@ def reminder_receivables(
                 Receivable.tenant_id == tenant_id,
                 uuid_in(conn, Receivable.customer_id, chunk),
                 Receivable.status == ReceivableStatus.OPEN,
-                Receivable.due_date.in_(list(due_dates)),
+                on_dates,
                 Receivable.balance > Decimal("0.00"),
             )
             .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
         ).all():
-            found[customer_id].append(
-                ReceivableView(receivable_id, external_id, due_date, from_cents(cents))
-            )
+            if due_date in wanted:
+                found[customer_id].append(
+                    ReceivableView(receivable_id, external_id, due_date, from_cents(cents))
+                )
     return found
 
 
@@ -563,6 +574,28 @@ def _facts(
 _CHANNELS = {c.value: c for c in Channel}
 
 
+def contact_points_query(conn: Connection, tenant_id: uuid.UUID, chunk: Any) -> Any:
+    """The contact points of a batch of customers, as :func:`_fill_contacts` reads them.
+
+    Every column here is in ``ix_contact_point_tenant_customer`` on PostgreSQL (``INCLUDE``,
+    migration 0017), so the tens of thousands of points a day reads come from an index-only
+    scan; a column added here must be added there (a test checks the plan).
+    """
+    return select(
+        ContactPoint.customer_id,
+        ContactPoint.id,
+        _raw(ContactPoint.kind),
+        ContactPoint.value,
+        _raw(ContactPoint.owner),
+        ContactPoint.verified,
+        ContactPoint.preferred,
+        _raw(ContactPoint.preferred_channel),
+        ContactPoint.invalid_at,
+        ContactPoint.best_hour_start,
+        ContactPoint.best_hour_end,
+    ).where(ContactPoint.tenant_id == tenant_id, uuid_in(conn, ContactPoint.customer_id, chunk))
+
+
 def _fill_contacts(
     conn: Connection,
     tenant_id: uuid.UUID,
@@ -573,21 +606,7 @@ def _fill_contacts(
 ) -> None:
     """Contact points, opt-outs and the attempts the frequency cap counts, for one batch."""
     since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
-    for p in conn.execute(
-        select(
-            ContactPoint.customer_id,
-            ContactPoint.id,
-            _raw(ContactPoint.kind),
-            ContactPoint.value,
-            _raw(ContactPoint.owner),
-            ContactPoint.verified,
-            ContactPoint.preferred,
-            _raw(ContactPoint.preferred_channel),
-            ContactPoint.invalid_at,
-            ContactPoint.best_hour_start,
-            ContactPoint.best_hour_end,
-        ).where(ContactPoint.tenant_id == tenant_id, uuid_in(conn, ContactPoint.customer_id, chunk))
-    ).all():
+    for p in conn.execute(contact_points_query(conn, tenant_id, chunk)).all():
         views[p[0]].points.append(
             ContactPointFacts(
                 p[1], p[2], p[3], p[4], bool(p[5]), bool(p[6]), p[7], p[8] is not None, p[9], p[10]
@@ -659,9 +678,9 @@ def _profile_params(
     prescribed_on: date,
     late_month_starts: Sequence[date],
     loyal_since: date,
-    min_late_months: int | None,
 ) -> list[Any]:
-    params = [
+    """The parameters of :func:`_profile_sql` (its ``:min_late`` aside)."""
+    return [
         bindparam("t", tenant_id, type_=Uuid()),
         uuid_param(conn, "ids"),
         bindparam("cutoff", cutoff, type_=Date()),
@@ -670,9 +689,6 @@ def _profile_params(
         bindparam("loyal_since", loyal_since, type_=Date()),
         bindparam("grace", LATE_GRACE_DAYS, type_=Integer()),
     ]
-    if min_late_months is not None:
-        params.append(bindparam("min_late", min_late_months, type_=Integer()))
-    return params
 
 
 def features(
@@ -699,7 +715,6 @@ def features(
             prescribed_on=prescribed_on,
             late_month_starts=late_month_starts,
             loyal_since=loyal_since,
-            min_late_months=None,
         ),
         *_business_params(),
     )
@@ -778,6 +793,15 @@ def _segment_sql(segment: SegmentDef, day: date, k: int) -> tuple[str, list[Any]
     return "1 = 0", []
 
 
+class ReminderChoice(NamedTuple):
+    """A customer's pre-due reminder segment, as :func:`reminder_segments` chose it."""
+
+    customer_id: uuid.UUID
+    segment: int  # index into the candidate segments
+    in_agreement: bool
+    customer: tuple[Any, ...]  # the customer's _VIEW_COLUMNS, for load_reminded
+
+
 def reminder_segments(
     conn: Connection,
     tenant_id: uuid.UUID,
@@ -790,18 +814,20 @@ def reminder_segments(
     late_month_starts: Sequence[date],
     loyal_since: date,
     min_late_months: int | None = None,
-) -> list[tuple[uuid.UUID, int, bool]]:
+) -> list[ReminderChoice]:
     """Which of ``candidates`` each customer hears pre-due reminders from (the first that
-    matches, as :func:`adimple.cadence.rules.reminder_segment`), decided in SQL:
-    (customer id, index into ``candidates``, in an agreement) for those with one.
+    matches, as :func:`adimple.cadence.rules.reminder_segment`), decided in SQL, for those
+    with one — with the customer row the statement reads anyway, for :func:`load_reminded`.
 
     A day has tens of thousands of reminder candidates and most get nothing: their features
     and customer rows stay in the database. With ``min_late_months`` (see ``_plan_reminders``)
-    the customers with fewer late months are dropped first.
+    the customers with fewer late months are dropped first, by the aggregate alone: joined
+    to the customer row in the same statement, PostgreSQL cannot know how few groups pass
+    and reads every candidate's customer row first (3,400 rows read for 130 kept, a third of
+    the statement's time at 10M títulos).
     """
     if not candidates:
         return []
-    whens: list[str] = []
     params = _profile_params(
         conn,
         tenant_id,
@@ -809,8 +835,11 @@ def reminder_segments(
         prescribed_on=prescribed_on,
         late_month_starts=late_month_starts,
         loyal_since=loyal_since,
-        min_late_months=min_late_months,
     )
+    ids = list(dict.fromkeys(customer_ids))
+    if min_late_months is not None:
+        ids = _late_enough(conn, ids, late_month_starts, params, min_late_months)
+    whens: list[str] = []
     for k, segment in enumerate(candidates):
         condition, extra = _segment_sql(segment, day, k)
         whens.append(f"WHEN {condition} THEN {k}")
@@ -819,40 +848,59 @@ def reminder_segments(
     stmt = text(
         _joined_to_customer(
             conn,
-            f"f.customer_id, CASE {' '.join(whens)} END AS segment, f.in_agreement",
-            _profile_sql(conn, late_month_starts, min_late_months),
+            f"f.customer_id, CASE {' '.join(whens)} END AS segment, f.in_agreement, "
+            + ", ".join(f"c.{column.key}" for column in _VIEW_COLUMNS[1:]),
+            _profile_sql(conn, late_month_starts, None),
         )
     ).bindparams(*params)
-    found: list[tuple[uuid.UUID, int, bool]] = []
-    for chunk in chunks(list(dict.fromkeys(customer_ids)), id_chunk_size(conn)):
-        for customer_id, segment, in_agreement in conn.execute(
-            stmt, {"ids": uuid_batch(conn, chunk)}
-        ).all():
-            if segment is not None:
-                found.append((_as_uuid(customer_id), int(segment), bool(in_agreement)))
+    found: list[ReminderChoice] = []
+    for chunk in chunks(ids, id_chunk_size(conn)):
+        for row in conn.execute(stmt, {"ids": uuid_batch(conn, chunk)}).all():
+            if row[1] is not None:
+                customer_id = _as_uuid(row[0])
+                found.append(
+                    ReminderChoice(customer_id, int(row[1]), bool(row[2]), (customer_id, *row[3:]))
+                )
     return found
+
+
+def _late_enough(
+    conn: Connection,
+    customer_ids: list[uuid.UUID],
+    late_month_starts: Sequence[date],
+    params: list[Any],
+    min_late_months: int,
+) -> list[uuid.UUID]:
+    """Those of ``customer_ids`` late in at least ``min_late_months`` months of the window
+    (``params``: :func:`_profile_params`)."""
+    stmt = text(
+        f"SELECT f.customer_id FROM ({_profile_sql(conn, late_month_starts, min_late_months)}) AS f"
+    ).bindparams(*params, bindparam("min_late", min_late_months, type_=Integer()))
+    kept: list[uuid.UUID] = []
+    for chunk in chunks(customer_ids, id_chunk_size(conn)):
+        kept += (
+            _as_uuid(c)
+            for c in conn.execute(stmt, {"ids": uuid_batch(conn, chunk)}).scalars().all()
+        )
+    return kept
 
 
 def load_reminded(
     conn: Connection,
     tenant_id: uuid.UUID,
-    in_agreement: dict[uuid.UUID, bool],
+    reminded: Sequence[ReminderChoice],
     *,
     day: date,
     attempts_window_days: int,
 ) -> dict[uuid.UUID, CustomerView]:
-    """The planner's views of customers getting a pre-due reminder: customer row, contact
-    points, opt-outs and recent attempts (no overdue títulos: they have none in collection)."""
-    views: dict[uuid.UUID, CustomerView] = {}
-    for ids_chunk in chunks(list(in_agreement), id_chunk_size(conn)):
-        chunk = uuid_batch(conn, ids_chunk)
-        for row in conn.execute(
-            select(*_VIEW_COLUMNS).where(
-                Customer.tenant_id == tenant_id, uuid_in(conn, Customer.id, chunk)
-            )
-        ).all():
-            views[row[0]] = _view(row, in_agreement[row[0]])
-        _fill_contacts(conn, tenant_id, chunk, views, day, attempts_window_days)
+    """The planner's views of customers getting a pre-due reminder: the customer row (read
+    with the segment), contact points, opt-outs and recent attempts (no overdue títulos: they
+    have none in collection)."""
+    views = {c.customer_id: _view(c.customer, c.in_agreement) for c in reminded}
+    for ids_chunk in chunks(list(views), id_chunk_size(conn)):
+        _fill_contacts(
+            conn, tenant_id, uuid_batch(conn, ids_chunk), views, day, attempts_window_days
+        )
     return views
 
 
