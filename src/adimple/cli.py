@@ -35,9 +35,14 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Creditors (tenants).", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for integrators.", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Keys for the credentials stored encrypted (ADIMPLE_ENCRYPTION_KEYS).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(secrets_app, name="secrets")
 payments_cli.register(app)
 charges_cli.register(app)
 cadence_cli.register(app)
@@ -127,6 +132,34 @@ def tenant_list() -> None:
         print_json(
             [{"slug": t.slug, "legal_name": t.legal_name, "document": t.document} for t in rows]
         )
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Prints a new random key: put it first in ADIMPLE_ENCRYPTION_KEYS, then run `rotate`."""
+    from adimple.kit.crypto import generate_key
+
+    print_json({"key": generate_key()})
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypts every stored secret with the first key of ADIMPLE_ENCRYPTION_KEYS.
+
+    Run it after putting a new key first (the old ones after it); once it has run, the old keys
+    can be dropped. One transaction: a secret no key decrypts stops it with nothing changed.
+    """
+    from adimple.db.engine import get_engine
+    from adimple.db.secrets import rotate_secrets
+    from adimple.kit.crypto import EncryptionKeysInvalid, SecretUnreadable
+
+    prepare_database()
+    try:
+        with get_engine().begin() as conn:
+            counts = rotate_secrets(conn)
+    except (SecretUnreadable, EncryptionKeysInvalid) as exc:
+        die(str(exc))
+    print_json({"rotated": counts})
 
 
 @apikey_app.command("create")

@@ -20,6 +20,11 @@ class Settings(BaseSettings):
         default="dev-insecure-change-me",
         description="Signs portal links and webhooks; set a long random value in production.",
     )
+    encryption_keys: str = Field(
+        default="",
+        description="Fernet keys for the secrets stored in the database (PSP and channel "
+        "credentials), comma-separated, newest first; unset: derived from secret_key.",
+    )
     base_url: str = "http://127.0.0.1:8000"
     portal_link_days: int = Field(
         default=30, ge=1, le=90, description="How long a portal link in a message stays valid."

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adimple.db.base import Base, IdMixin, TenantMixin, TimestampMixin, str_enum
+from adimple.kit.crypto import EncryptedValues
 from adimple.portfolio.models import Channel
 
 
@@ -24,8 +25,8 @@ class ProviderKind(enum.StrEnum):
 class ChannelConfig(IdMixin, TenantMixin, TimestampMixin, Base):
     """Configuração de canal. ``secrets`` (passwords, tokens) is write-only in the API.
 
-    Secrets are stored as given (not encrypted at rest): protect the database as you protect
-    the credentials themselves. A channel without a row uses the sandbox adapter.
+    Each secret's value is stored encrypted (:mod:`adimple.kit.crypto`); its name is not, so
+    the API can list which are set. A channel without a row uses the sandbox adapter.
     """
 
     __tablename__ = "channel_config"
@@ -34,5 +35,5 @@ class ChannelConfig(IdMixin, TenantMixin, TimestampMixin, Base):
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
     provider: Mapped[ProviderKind] = mapped_column(str_enum(ProviderKind, "provider_kind"))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    secrets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secrets: Mapped[dict[str, Any]] = mapped_column(EncryptedValues, default=dict)
     updated_by: Mapped[str] = mapped_column(String(100))

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adimple.db.base import Base, IdMixin, Money, TenantMixin, TimestampMixin, UTCDateTime, str_enum
+from adimple.kit.crypto import EncryptedText
 
 
 class ChargeKind(enum.StrEnum):
@@ -80,10 +81,11 @@ class BillingSettings(IdMixin, TenantMixin, TimestampMixin, Base):
     # PSP (API Pix): without base URL and credentials, static BR Codes are issued instead.
     psp_base_url: Mapped[str | None] = mapped_column(String(300))
     psp_client_id: Mapped[str | None] = mapped_column(String(200))
-    psp_client_secret: Mapped[str | None] = mapped_column(String(500))
+    # Encrypted at rest (adimple.kit.crypto), as is the webhook URL: it carries an API key.
+    psp_client_secret: Mapped[str | None] = mapped_column(EncryptedText)
     psp_cert_path: Mapped[str | None] = mapped_column(String(500))
     psp_key_path: Mapped[str | None] = mapped_column(String(500))
-    psp_webhook_url: Mapped[str | None] = mapped_column(String(300))
+    psp_webhook_url: Mapped[str | None] = mapped_column(EncryptedText)
     cobv_validity_days: Mapped[int] = mapped_column(Integer, default=30)
 
     @property
