@@ -135,11 +135,21 @@ def tenant_list() -> None:
 
 
 @secrets_app.command("new-key")
-def secrets_new_key() -> None:
+def secrets_new_key(
+    derived: Annotated[
+        bool,
+        typer.Option(
+            "--derived",
+            help="Print instead the key used while ADIMPLE_ENCRYPTION_KEYS is unset (derived "
+            "from ADIMPLE_SECRET_KEY), to list after a new key when moving to keys of your own.",
+        ),
+    ] = False,
+) -> None:
     """Prints a new random key: put it first in ADIMPLE_ENCRYPTION_KEYS, then run `rotate`."""
-    from adimple.kit.crypto import generate_key
+    from adimple.kit.crypto import generate_key, key_from_secret
+    from adimple.settings import get_settings
 
-    print_json({"key": generate_key()})
+    print_json({"key": key_from_secret(get_settings().secret_key) if derived else generate_key()})
 
 
 @secrets_app.command("rotate")

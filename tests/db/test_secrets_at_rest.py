@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from adimple.cli import app
 from adimple.db.migrate import downgrade, upgrade
 from adimple.db.secrets import encrypted_columns, rotate_secrets
-from adimple.kit.crypto import TOKEN_PREFIX, SecretUnreadable, generate_key
+from adimple.kit.crypto import TOKEN_PREFIX, SecretUnreadable, generate_key, key_from_secret
 from adimple.messaging.channels.config import save_channel
 from adimple.messaging.channels.models import ChannelConfig, ProviderKind
 from adimple.payments.billing.models import BillingSettings
@@ -113,7 +113,9 @@ def test_rotation_rewrites_every_secret_with_the_new_key(
     old, new = generate_key(), generate_key()
     use_keys(old)
     _store(session, tenant)
-    use_keys(f"{new},{old}")
+    # Other tests' committed rows (PostgreSQL's database is shared) were stored under the
+    # default key: listed last so that they rotate too, inside this rolled-back transaction.
+    use_keys(f"{new},{old},{key_from_secret(get_settings().secret_key)}")
     counts = rotate_secrets(session.connection())
     assert counts["channel_config.secrets"] >= 1 and counts["billing_settings.psp_client_secret"]
     use_keys(new)  # the old key is gone: everything must read with the new one alone
@@ -192,13 +194,18 @@ def test_the_migration_encrypts_what_was_stored_before_it(
         )
 
 
-def test_cli_new_key_and_rotate(cli_database: str, use_keys: Callable[[str], None]) -> None:
+def test_cli_new_key_and_rotate(cli_database: str) -> None:
     runner = CliRunner()
     made = runner.invoke(app, ["secrets", "new-key"])
     assert made.exit_code == 0, made.output
-    key = json.loads(made.stdout)["key"]
-    Fernet(key.encode())  # a valid key
-    use_keys(key)
+    Fernet(json.loads(made.stdout)["key"].encode())  # a valid key
+    derived = runner.invoke(app, ["secrets", "new-key", "--derived"])
+    assert json.loads(derived.stdout)["key"] == key_from_secret(get_settings().secret_key)
+    # Under the keys every test uses: the database may be shared with other tests (PostgreSQL).
     rotated = runner.invoke(app, ["secrets", "rotate"])
     assert rotated.exit_code == 0, rotated.output
-    assert "channel_config.secrets" in json.loads(rotated.stdout)["rotated"]
+    assert set(json.loads(rotated.stdout)["rotated"]) == {
+        "billing_settings.psp_client_secret",
+        "billing_settings.psp_webhook_url",
+        "channel_config.secrets",
+    }

@@ -43,15 +43,17 @@ def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def _derived_key(secret_key: str) -> bytes:
+def key_from_secret(secret_key: str) -> str:
+    """The key used when ``ADIMPLE_ENCRYPTION_KEYS`` is unset: HKDF-SHA256 of the secret key.
+    To move such a database to keys of its own, list this one after the new key and rotate."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"adimple-secrets-at-rest")
-    return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode()))
+    return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode())).decode("ascii")
 
 
 @lru_cache(maxsize=8)
 def _fernet(keys: str, secret_key: str) -> MultiFernet:
     if not keys.strip():
-        return MultiFernet([Fernet(_derived_key(secret_key))])
+        return MultiFernet([Fernet(key_from_secret(secret_key).encode("ascii"))])
     fernets = []
     for position, key in enumerate((k.strip() for k in keys.split(",") if k.strip()), start=1):
         try:
