@@ -19,6 +19,8 @@ from adimple.cli import app
 from adimple.db.migrate import downgrade, upgrade
 from adimple.db.secrets import encrypted_columns, rotate_secrets
 from adimple.kit.crypto import TOKEN_PREFIX, SecretUnreadable, generate_key, key_from_secret
+from adimple.messaging.channels import MisconfiguredAdapter, adapters_for_tenant
+from adimple.messaging.channels.base import OutgoingMessage, TransientSendError
 from adimple.messaging.channels.config import save_channel
 from adimple.messaging.channels.models import ChannelConfig, ProviderKind
 from adimple.payments.billing.models import BillingSettings
@@ -209,3 +211,31 @@ def test_cli_new_key_and_rotate(cli_database: str) -> None:
         "billing_settings.psp_webhook_url",
         "channel_config.secrets",
     }
+
+
+def test_a_channel_whose_secrets_no_key_reads_is_misconfigured_not_fatal(
+    session: Session, tenant: Tenant, use_keys: Callable[[str], None]
+) -> None:
+    """The dispatcher builds a tenant's adapters together: one unreadable channel must not take
+    the others down, and its messages wait (transient failure) naming the cause."""
+    use_keys(generate_key())
+    _store(session, tenant)  # e-mail configured, with secrets
+    session.commit()
+    use_keys(generate_key())
+    session.expire_all()
+    adapters = adapters_for_tenant(session, tenant.id)
+    assert isinstance(adapters[Channel.EMAIL], MisconfiguredAdapter)
+    assert not isinstance(adapters[Channel.SMS], MisconfiguredAdapter)
+    with pytest.raises(TransientSendError, match="ADIMPLE_ENCRYPTION_KEYS"):
+        adapters[Channel.EMAIL].send(
+            OutgoingMessage(
+                idempotency_key="k",
+                channel=Channel.EMAIL,
+                to="maria@example.com",
+                subject="s",
+                text="t",
+                html=None,
+                template="x",
+                metadata={},
+            )
+        )

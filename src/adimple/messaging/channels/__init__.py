@@ -22,8 +22,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
+from adimple.kit.crypto import SecretUnreadable
 from adimple.kit.errors import FieldError, ValidationFailed
 from adimple.messaging.channels.base import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -271,14 +272,24 @@ def adapters_for_tenant(session: Session, tenant_id: uuid.UUID) -> dict[Channel,
 
     tenant = session.get(Tenant, tenant_id)
     folder = tenant.slug if tenant is not None else str(tenant_id)
-    query = select(ChannelConfig).where(ChannelConfig.tenant_id == tenant_id)
+    # Secrets are decrypted channel by channel (deferred): one that the configured keys cannot
+    # read makes that channel misconfigured, not every channel of the tenant unusable.
+    query = (
+        select(ChannelConfig)
+        .where(ChannelConfig.tenant_id == tenant_id)
+        .options(defer(ChannelConfig.secrets))
+    )
     rows = {Channel(row.channel): row for row in session.scalars(query)}
     env = env_channel_configs()
     adapters: dict[Channel, ChannelAdapter] = {}
     for channel in Channel:
         row = rows.get(channel)
         if row is not None:
-            provider, settings, secrets = row.provider.value, row.settings, row.secrets
+            try:
+                provider, settings, secrets = row.provider.value, row.settings, row.secrets
+            except SecretUnreadable as error:
+                adapters[channel] = MisconfiguredAdapter(channel, str(error))
+                continue
         elif channel in env and "error" in env[channel]:
             adapters[channel] = MisconfiguredAdapter(channel, env[channel]["error"])
             continue
