@@ -239,3 +239,19 @@ def test_a_channel_whose_secrets_no_key_reads_is_misconfigured_not_fatal(
                 metadata={},
             )
         )
+
+
+def test_billing_with_an_unreadable_psp_secret_fails_only_where_the_psp_is_used(
+    session: Session, tenant: Tenant, use_keys: Callable[[str], None]
+) -> None:
+    use_keys(generate_key())
+    _store(session, tenant)
+    session.commit()
+    use_keys(generate_key())
+    session.expire_all()
+    billing = session.query(BillingSettings).filter_by(tenant_id=tenant.id).one()  # loads
+    assert billing.pix_key == "pix@loja.com.br"  # boletos and static PIX read on
+    with pytest.raises(SecretUnreadable) as raised:
+        _ = billing.psp_enabled
+    assert raised.value.status_code == 500  # the API's problem details say why
+    assert "ADIMPLE_ENCRYPTION_KEYS" in raised.value.detail

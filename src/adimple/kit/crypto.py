@@ -24,14 +24,19 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import JSON, Text
 from sqlalchemy.types import TypeDecorator
 
+from adimple.kit.errors import DomainError
 from adimple.settings import get_settings
 
 # Every Fernet token starts with its version byte 0x80, "gAAAAA" in URL-safe base64.
 TOKEN_PREFIX = "gAAAAA"
 
 
-class SecretUnreadable(Exception):
-    """A stored secret that none of the configured keys decrypts."""
+class SecretUnreadable(DomainError):
+    """A stored secret that none of the configured keys decrypts: the server's configuration,
+    not the request, is wrong (the API answers 500 with this explanation)."""
+
+    status_code = 500
+    title = "Credencial ilegível"
 
 
 class EncryptionKeysInvalid(Exception):

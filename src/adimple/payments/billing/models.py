@@ -82,10 +82,12 @@ class BillingSettings(IdMixin, TenantMixin, TimestampMixin, Base):
     psp_base_url: Mapped[str | None] = mapped_column(String(300))
     psp_client_id: Mapped[str | None] = mapped_column(String(200))
     # Encrypted at rest (adimple.kit.crypto), as is the webhook URL: it carries an API key.
-    psp_client_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    # Deferred: decrypted only where the PSP is used, so that with a wrong key boletos and
+    # static PIX go on and only the PSP's paths fail (kit.crypto.SecretUnreadable).
+    psp_client_secret: Mapped[str | None] = mapped_column(EncryptedText, deferred=True)
     psp_cert_path: Mapped[str | None] = mapped_column(String(500))
     psp_key_path: Mapped[str | None] = mapped_column(String(500))
-    psp_webhook_url: Mapped[str | None] = mapped_column(EncryptedText)
+    psp_webhook_url: Mapped[str | None] = mapped_column(EncryptedText, deferred=True)
     cobv_validity_days: Mapped[int] = mapped_column(Integer, default=30)
 
     @property
