@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -142,3 +142,16 @@ def cli_database(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     engine_module.get_engine().dispose()
     get_settings.cache_clear()
     engine_module.get_engine.cache_clear()
+
+
+@pytest.fixture
+def use_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Sets ``ADIMPLE_ENCRYPTION_KEYS`` for the test (call it again to change keys)."""
+    from adimple.settings import get_settings
+
+    def use(keys: str) -> None:
+        monkeypatch.setenv("ADIMPLE_ENCRYPTION_KEYS", keys)
+        get_settings.cache_clear()
+
+    yield use
+    get_settings.cache_clear()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,16 +29,6 @@ from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
 
 WEBHOOK = "https://adimple.example.com/webhooks/pix/adk_1a2b3c4d5e6f_segredo"
-
-
-@pytest.fixture
-def use_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    def use(keys: str) -> None:
-        monkeypatch.setenv("ADIMPLE_ENCRYPTION_KEYS", keys)
-        get_settings.cache_clear()
-
-    yield use
-    get_settings.cache_clear()
 
 
 def _store(session: Session, tenant: Tenant) -> None:

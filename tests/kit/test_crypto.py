@@ -3,7 +3,7 @@ ADIMPLE_SECRET_KEY when unset."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from cryptography.fernet import Fernet
@@ -18,16 +18,6 @@ from adimple.kit.crypto import (
     rotate,
 )
 from adimple.settings import get_settings
-
-
-@pytest.fixture
-def use_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    def use(keys: str) -> None:
-        monkeypatch.setenv("ADIMPLE_ENCRYPTION_KEYS", keys)
-        get_settings.cache_clear()
-
-    yield use
-    get_settings.cache_clear()
 
 
 def test_a_token_is_not_the_secret_and_decrypts_back(use_keys: Callable[[str], None]) -> None:
