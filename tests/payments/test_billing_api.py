@@ -3,7 +3,7 @@ problem details and tenant isolation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
@@ -11,6 +11,7 @@ from billing_helpers import ITAU, PIX, configure, customer, receivable
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from adimple.kit.crypto import generate_key
 from adimple.payments.billing import service
 from adimple.payments.boleto import decode as decode_boleto
 from adimple.payments.pix import decode as decode_pix
@@ -74,6 +75,18 @@ class TestSettings:
         }
         kept = api.put("/api/v1/billing/settings", json=without)
         assert kept.status_code == 200 and kept.json()["psp"]["has_client_secret"] is True
+
+    def test_an_unreadable_psp_secret_is_a_problem_naming_the_cause(
+        self, api: TestClient, use_keys: Callable[[str], None]
+    ) -> None:
+        use_keys(generate_key())
+        assert api.put("/api/v1/billing/settings", json=SETTINGS).status_code == 200
+        use_keys(generate_key())  # the key the secret was stored with is gone
+        read = api.get("/api/v1/billing/settings")
+        assert read.status_code == 500
+        assert read.headers["content-type"] == "application/problem+json"
+        assert read.json()["title"] == "Credencial ilegível"
+        assert "ADIMPLE_ENCRYPTION_KEYS" in read.json()["detail"]
 
     def test_invalid_settings_are_problem_details(self, api: TestClient) -> None:
         bad = api.put("/api/v1/billing/settings", json={"boleto": {"bank": "341", "agencia": "1"}})
