@@ -9,7 +9,7 @@ most past ones paid (with their payments, some late), some open and overdue — 
 cycle for the day before (not timed: it opens the cases of every customer already overdue,
 the steady state a production tenant is in) and times `adimple run` for DATE in a child
 process. ``scan_seconds`` is a bare ``SELECT count(*), sum(balance_cents)`` over the open
-receivables in the same run: the median of three, each in ``scan_runs``. Prints one JSON object.
+receivables in the same run: the median of five, each in ``scan_runs``. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -259,25 +259,33 @@ def warm_caches(db: str, url: str, sqlite_file: Path, other: str | None) -> None
     warming the copy evicted parts of the copy itself, which the timed run then read back from
     disk; so the snapshot's files are dropped from the cache first (where the machine lets us
     read them: PostgreSQL's files need root or the postgres user).
+
+    The whole database is read twice. Some machines of this kind page out file pages no one
+    has touched for a minute (the kernel's DAMON ``pageout`` scheme, at up to 128 MB/s:
+    ``/sys/kernel/mm/damon/admin/kdamonds``), and reading 12 GB takes longer than that: the
+    first pass's early pages were gone again by the time the run started (session 14,
+    docs/benchmarks.md). The second pass reads back what was dropped and makes the rest recent.
     """
     if db == "postgresql":
         with psycopg.connect(url, autocommit=True) as conn:
             if other is not None:
                 _evict_database(conn, other)
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-            conn.execute(
-                "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class AS c "
-                "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 't')"
-            )
+            for _ in range(2):
+                conn.execute(
+                    "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class AS c "
+                    "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 't')"
+                )
         return
     if other is not None:
         _evict(Path(other))
-    for path in (sqlite_file, sqlite_file.with_name(sqlite_file.name + "-wal")):
-        if path.exists():
-            with path.open("rb") as handle:
-                while handle.read(1 << 24):
-                    pass
+    for _ in range(2):
+        for path in (sqlite_file, sqlite_file.with_name(sqlite_file.name + "-wal")):
+            if path.exists():
+                with path.open("rb") as handle:
+                    while handle.read(1 << 24):
+                        pass
 
 
 def _evict_database(conn: psycopg.Connection, name: str) -> None:
@@ -419,11 +427,12 @@ def main() -> None:
         stats = json.loads(stdout)["tenants"][0]
 
         tid = tenant_id if args.db == "postgresql" else tenant_id.replace("-", "")
-        # The median of three scans: in session 13 one single scan in six took 0.74 s against
-        # 0.42-0.45 s for the rest, and the ratio moved with it (docs/benchmarks.md).
+        # The median of five scans: in session 13 one single scan in six took 0.74 s against
+        # 0.42-0.45 s for the rest, and in session 14 one run had two slow scans of three
+        # (2.07 and 1.77 s against 0.83-1.1 s); the ratio moved with them (docs/benchmarks.md).
         scans: list[float] = []
         with engine.connect() as conn:
-            for _ in range(3):
+            for _ in range(5):
                 started = time.perf_counter()
                 count, _total = conn.execute(
                     text(
