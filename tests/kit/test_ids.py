@@ -43,3 +43,12 @@ def test_a_batch_is_distinct_version_7_ids_of_this_millisecond(count: int) -> No
     for value in values:
         assert (value.version, value.variant) == (7, uuid.RFC_4122)
         assert before <= value.int >> 80 <= after
+
+
+def test_with_time_ordered_ids_pairs_each_item_with_a_new_id() -> None:
+    from adimple.kit.ids import with_time_ordered_ids
+
+    pairs = list(with_time_ordered_ids(["a", "b", "c"]))
+    assert [item for _, item in pairs] == ["a", "b", "c"]
+    assert len({row_id for row_id, _ in pairs}) == 3
+    assert all(row_id.version == 7 for row_id, _ in pairs)

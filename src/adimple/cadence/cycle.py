@@ -76,7 +76,7 @@ from adimple.db.dialect import (
     uuid_in,
 )
 from adimple.kit.calendar import overdue_cutoff
-from adimple.kit.ids import time_ordered_uuids
+from adimple.kit.ids import time_ordered_uuids, with_time_ordered_ids
 from adimple.messaging.models import (
     OutboxMessage,
     OutboxReceivable,
@@ -534,7 +534,7 @@ def _write_contacts(
             "created_at": now,
             "updated_at": now,
         }
-        for row_id, c in zip(time_ordered_uuids(len(plan.contacts)), plan.contacts, strict=True)
+        for row_id, c in with_time_ordered_ids(plan.contacts)
     ]
     inserted = {
         _uuid(v) for v in insert_rows(conn, _table(OutboxMessage), rows, returning_ids=True)
@@ -576,7 +576,7 @@ def _write_rest(
                     "created_at": now,
                     "updated_at": now,
                 }
-                for row_id, t in zip(time_ordered_uuids(len(plan.tasks)), plan.tasks, strict=True)
+                for row_id, t in with_time_ordered_ids(plan.tasks)
             ],
         )
     if plan.suppressed:
@@ -596,9 +596,7 @@ def _write_rest(
                     "idempotency_key": s.idempotency_key,
                     "created_at": now,
                 }
-                for row_id, s in zip(
-                    time_ordered_uuids(len(plan.suppressed)), plan.suppressed, strict=True
-                )
+                for row_id, s in with_time_ordered_ids(plan.suppressed)
             ],
         )
     if plan.bureau_notices:
@@ -619,9 +617,7 @@ def _write_rest(
                     "created_at": now,
                     "updated_at": now,
                 }
-                for row_id, n in zip(
-                    time_ordered_uuids(len(plan.bureau_notices)), plan.bureau_notices, strict=True
-                )
+                for row_id, n in with_time_ordered_ids(plan.bureau_notices)
             ],
         )
     if plan.bureau_activations:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def time_ordered_uuid() -> uuid.UUID:
@@ -38,3 +42,8 @@ def time_ordered_uuids(count: int) -> list[uuid.UUID]:
         make(int=high | from_bytes(random[k : k + 10], "big") & _RANDOM_MASK)
         for k in range(0, 10 * count, 10)
     ]
+
+
+def with_time_ordered_ids(items: Sequence[T]) -> Iterator[tuple[uuid.UUID, T]]:
+    """Each of ``items`` with a new :func:`time_ordered_uuid`, made in one batch."""
+    return zip(time_ordered_uuids(len(items)), items, strict=True)
