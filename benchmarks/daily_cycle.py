@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -442,7 +443,7 @@ def main() -> None:
                     {"t": tid},
                 ).one()
                 scans.append(time.perf_counter() - started)
-        scan_seconds = sorted(scans)[1]
+        scan_seconds = statistics.median(scans)
         engine.dispose()
         print(
             json.dumps(
