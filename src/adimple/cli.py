@@ -6,12 +6,9 @@ import gc
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from adimple.cadence import cli as cadence_cli
 from adimple.cadence import cycle_cli
@@ -25,6 +22,11 @@ from adimple.payments import cli as payments_cli
 from adimple.payments import reconcile_cli
 from adimple.payments.billing import cli as billing_cli
 from adimple.web.portal import cli as portal_cli
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
 
 app = typer.Typer(
     name="adimple",
@@ -54,8 +56,36 @@ templates_cli.register(app)
 negotiation_cli.register(app)
 portal_cli.register(app)
 
-err = Console(stderr=True)
-out = Console()
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use. ``adimple run`` and the other JSON commands never
+    print through rich, and importing it is about a tenth of their start-up (the daily cycle's
+    benchmark times the whole command: docs/benchmarks.md, session 15)."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console(), name)
+
+
+err = _LazyConsole(stderr=True)
+out = _LazyConsole()
+
+
+def _table(title: str) -> Table:
+    from rich.table import Table
+
+    return Table(title=title)
+
 
 TenantOption = Annotated[
     str | None, typer.Option("--tenant", help="Tenant slug (optional when there is only one).")
@@ -290,7 +320,7 @@ def import_command(
     if as_json:
         print_json(summary)
         return
-    table = Table(title=f"Importação de {kind}" + (" (simulação)" if dry_run else ""))
+    table = _table(f"Importação de {kind}" + (" (simulação)" if dry_run else ""))
     for label, key in (
         ("linhas", "rows"),
         ("inseridas", "inserted"),
@@ -351,7 +381,7 @@ def demo_command(
     with unit_of_work() as session:
         portal = demo.portal_access(session, tenant.id, sent)
 
-    imports = Table(title="Importação (mesmo caminho de `adimple import`)")
+    imports = _table("Importação (mesmo caminho de `adimple import`)")
     for col in ("arquivo", "linhas", "inseridas", "atualizadas", "sem alteração"):
         imports.add_column(col, justify="right" if col != "arquivo" else "left")
     for result in results:
@@ -363,7 +393,7 @@ def demo_command(
             str(result.unchanged),
         )
     out.print(imports)
-    table = Table(title=f"Carteira em {short_date(today)} — {creditor}")
+    table = _table(f"Carteira em {short_date(today)} — {creditor}")
     table.add_column("indicador")
     table.add_column("valor", justify="right")
     table.add_row("clientes", str(summary.customers))
@@ -375,7 +405,7 @@ def demo_command(
         f"{brl(summary.overdue_balance)}",
     )
     out.print(table)
-    aging = Table(title="Aging dos vencidos")
+    aging = _table("Aging dos vencidos")
     aging.add_column("faixa de atraso")
     aging.add_column("títulos", justify="right")
     aging.add_column("saldo", justify="right")
@@ -481,7 +511,7 @@ def _print_sent(rows: list[Any]) -> None:
 
     if not rows:
         return
-    table = Table(title="Envio pelo sandbox (adimple worker --once)")
+    table = _table("Envio pelo sandbox (adimple worker --once)")
     table.add_column("canal")
     table.add_column("situação")
     table.add_column("mensagens", justify="right")
@@ -504,7 +534,7 @@ def _print_cycle(day: date, summary: Any, stats: dict[str, Any]) -> None:
     every suppression with its reason."""
     from adimple.kit.i18n import short_date
 
-    table = Table(title=f"Régua de {short_date(day)}: {stats['contacts']} contatos na fila")
+    table = _table(f"Régua de {short_date(day)}: {stats['contacts']} contatos na fila")
     table.add_column("passo")
     table.add_column("canal")
     table.add_column("contatos", justify="right")
@@ -514,7 +544,7 @@ def _print_cycle(day: date, summary: Any, stats: dict[str, Any]) -> None:
         table.add_row(step, f"tarefa: {action}", str(count))
     out.print(table)
     if stats["suppressed"]:
-        reasons = Table(title="Contatos suprimidos (e por quê)")
+        reasons = _table("Contatos suprimidos (e por quê)")
         reasons.add_column("motivo")
         reasons.add_column("quantidade", justify="right")
         for reason, count in sorted(stats["suppressed_by_reason"].items()):
@@ -525,12 +555,14 @@ def _print_cycle(day: date, summary: Any, stats: dict[str, Any]) -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,}"),
         TimeElapsedColumn(),
-        console=err,
+        console=err.console(),
     )
 
 

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-import yaml
 from pydantic import ValidationError
 
 from adimple.kit.console import die, print_json
@@ -45,6 +44,8 @@ def _prepare() -> None:
 
 def read_settings_file(path: Path) -> Any:
     """Parses and validates a settings file (YAML or JSON); DomainError with a clear reason."""
+    import yaml
+
     from adimple.charges.policy import format_validation_error
     from adimple.payments.billing.schemas import BillingSettingsInput
 
