@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from adimple.kit.calendar import overdue_cutoff
 from adimple.portfolio.models import Customer, DocumentKind, ReceivableStatus
 from builders import (
     add_contact,
+    install_cadence,
     install_segments,
     make_customer,
     make_receivable,
@@ -230,3 +232,77 @@ def test_contact_points_come_from_an_index_only_scan_on_postgresql(session: Sess
         row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).all()
     )
     assert "Index Only Scan using ix_contact_point_tenant_customer" in plan, plan
+
+
+def test_lookups_by_id_span_find_the_ids_at_both_ends(session: Session) -> None:
+    """The live-case and recent-attempt lookups add the span of the ids (``id_span``) as an
+    index condition. Ids at the two ends of the span, and on both sides of the byte that
+    turns the first bit on, must still be found: a span built in another order than the
+    database's would drop them."""
+    from datetime import UTC, datetime
+
+    from adimple.cadence.models import CaseStatus, CollectionCase
+    from adimple.messaging.models import OutboxMessage
+    from adimple.portfolio.models import Channel
+
+    tenant = make_tenant(session)
+    version = install_cadence(session, tenant, "padrao", [])
+    ids = [
+        uuid.UUID(text)
+        for text in (
+            "00000000-0000-4000-8000-000000000001",
+            "7fffffff-ffff-4fff-bfff-ffffffffffff",
+            "80000000-0000-4000-8000-000000000000",
+            "a0000000-0000-4000-8000-00000000000a",
+            "ffffffff-ffff-4fff-bfff-fffffffffffe",
+        )
+    ]
+    statuses = [CaseStatus.OPEN, CaseStatus.CURED, CaseStatus.PAUSED, None, CaseStatus.OPEN]
+    moment = datetime(2026, 11, 23, 15, tzinfo=UTC)
+    for n, (customer_id, status) in enumerate(zip(ids, statuses, strict=True)):
+        make_customer(session, tenant, id=customer_id, external_id=f"span-{n}")
+        if status is not None:
+            session.add(
+                CollectionCase(
+                    tenant_id=tenant.id,
+                    customer_id=customer_id,
+                    status=status,
+                    segment="standard",
+                    segment_reason="test",
+                    cadence_version_id=version,
+                    anchor_due_date=DAY - timedelta(days=10),
+                    opened_on=DAY - timedelta(days=9),
+                )
+            )
+        session.add(
+            OutboxMessage(
+                tenant_id=tenant.id,
+                customer_id=customer_id,
+                channel=Channel.EMAIL,
+                address=f"span{n}@example.com",
+                step_key="lembrete_d3",
+                template="lembrete_vencimento",
+                plan_date=moment.date(),
+                idempotency_key=f"span:{n}",
+                scheduled_for=moment,
+                next_attempt_at=moment,
+                status="sent",
+            )
+        )
+    session.flush()
+    conn = session.connection()
+
+    live = repo.live_case_customers(conn, tenant.id, [ids[4], ids[2], ids[0], ids[1]])
+    assert live == {ids[0], ids[2], ids[4]}
+    assert repo.live_case_customers(conn, tenant.id, [ids[3], ids[1]]) == set()
+
+    choices = [
+        repo.ReminderChoice(
+            c, 0, False, (c, f"span-{ids.index(c)}", "SP", False, False, False, False)
+        )
+        for c in (ids[4], ids[0], ids[3])
+    ]
+    views = repo.load_reminded(conn, tenant.id, choices, day=DAY, attempts_window_days=7)
+    assert {views[c].external_id: views[c].history for c in views} == {
+        name: [(date(2026, 11, 23), Channel.EMAIL)] for name in ("span-0", "span-3", "span-4")
+    }
