@@ -235,10 +235,10 @@ def test_contact_points_come_from_an_index_only_scan_on_postgresql(session: Sess
 
 
 def test_lookups_by_id_span_find_the_ids_at_both_ends(session: Session) -> None:
-    """The live-case and recent-attempt lookups add the span of the ids (``id_span``) as an
-    index condition. Ids at the two ends of the span, and on both sides of the byte that
-    turns the first bit on, must still be found: a span built in another order than the
-    database's would drop them."""
+    """On PostgreSQL the live-case and recent-attempt lookups add the span of the ids
+    (``id_span``) as an index condition. Ids at the two ends of the span, and on both sides of
+    the byte that turns the first bit on, must still be found: a span built in another order
+    than the database's would drop them. (SQLite gets no span; the same answers hold.)"""
     from datetime import UTC, datetime
 
     from adimple.cadence.models import CaseStatus, CollectionCase

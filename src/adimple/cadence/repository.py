@@ -33,6 +33,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     type_coerce,
 )
 
@@ -413,7 +414,7 @@ def live_case_customers(
                 select(CollectionCase.customer_id).where(
                     CollectionCase.tenant_id == tenant_id,
                     uuid_in(conn, CollectionCase.customer_id, chunk),
-                    id_span(CollectionCase.customer_id, chunk),
+                    id_span(conn, CollectionCase.customer_id, chunk),
                     # Literal, as in the unique live-case index's predicate, so the planner
                     # can use that partial index even in a generic (prepared) plan.
                     LIVE_SQL,
@@ -425,17 +426,21 @@ def live_case_customers(
     return found
 
 
-def id_span(column: Any, ids: Sequence[uuid.UUID]) -> Any:
-    """``column`` between the least and the greatest of ``ids``: the range a partition's ids
-    fall in, as an index condition beside the id list.
+def id_span(conn: Connection, column: Any, ids: Sequence[uuid.UUID]) -> Any:
+    """PostgreSQL: ``column`` between the least and the greatest of ``ids`` — the range a
+    partition's ids fall in, as an index condition beside the id list.
 
     Given only ``= ANY(ids)`` for thousands of ids, PostgreSQL 15 estimates it cheaper to read
-    every row and test each against the list — for the live cases, a parallel scan of all the
-    tenant's cases (330,000 at 10M títulos) once per partition, 45–60 ms; for the recent
-    attempts, the whole young outbox. With the range it reads the partition's slice of the
-    index: 8 ms (docs/benchmarks.md, session 15). UUIDs order as their bytes in Python and in
-    both databases (:meth:`Partition.contains`).
+    every row and test each against the list: for the live cases, a parallel scan of all the
+    tenant's cases (330,000 at 10M títulos) once per partition, 45–70 ms and two extra
+    processes each time; for the recent attempts, the whole young outbox. With the range it
+    reads the partition's slice of the index (8 ms). UUIDs order as their bytes in Python and
+    in the database (:meth:`Partition.contains`). SQLite gets nothing: it would take the range
+    over the id list as the index condition and walk the whole slice instead of looking the
+    ids up (docs/benchmarks.md, session 15).
     """
+    if not is_postgres(conn):
+        return true()
     return column.between(min(ids), max(ids))
 
 
@@ -641,7 +646,7 @@ def _fill_contacts(
         .where(
             OutboxMessage.tenant_id == tenant_id,
             uuid_in(conn, OutboxMessage.customer_id, chunk),
-            id_span(OutboxMessage.customer_id, ids),
+            id_span(conn, OutboxMessage.customer_id, ids),
             OutboxMessage.scheduled_for >= since,
             OutboxMessage.status.not_in([OutboxStatus.CANCELLED, OutboxStatus.FAILED]),
         )
