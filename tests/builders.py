@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import date, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -229,3 +229,40 @@ def install_standard_regua(session: Session, tenant: Tenant) -> None:
         tenant,
         [("preventive", "preventive", 0, "padrao"), ("standard", "always", 100, "padrao")],
     )
+
+
+def sent_message(
+    session: Session,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    moment: datetime,
+    *,
+    channel: Any,
+    address: str,
+    key: str,
+    **fields: Any,
+) -> Any:
+    """An outbox row for a contact already attempted at ``moment`` (``status`` sent unless
+    given): what the frequency cap and the recent-attempt lookups count."""
+    from adimple.messaging.models import OutboxMessage
+
+    values: dict[str, Any] = {
+        "step_key": "old",
+        "template": "lembrete_vencimento",
+        "status": "sent",
+        "sent_at": moment,
+    }
+    values.update(fields)
+    message = OutboxMessage(
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        channel=channel,
+        address=address,
+        plan_date=moment.date(),
+        idempotency_key=key,
+        scheduled_for=moment,
+        next_attempt_at=moment,
+        **values,
+    )
+    session.add(message)
+    return message

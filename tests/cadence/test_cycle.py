@@ -49,6 +49,7 @@ from builders import (
     make_customer,
     make_receivable,
     pay,
+    sent_message,
 )
 
 TUESDAY = date(2026, 11, 24)  # the cycle date of most tests
@@ -631,21 +632,15 @@ def test_frequency_cap_counts_recent_attempts(world: World) -> None:
     make_receivable(world.session, customer, MONDAY)
     for n in range(7):
         moment = datetime.combine(TUESDAY - timedelta(days=n), time(12), UTC)
-        world.session.add(
-            OutboxMessage(
-                tenant_id=world.tenant_id,
-                customer_id=customer.id,
-                channel=Channel.WHATSAPP,
-                address="+5511987654321",
-                step_key="old",
-                template="lembrete_atraso",
-                plan_date=moment.date(),
-                idempotency_key=f"old:{n}:{customer.id}",
-                scheduled_for=moment,
-                next_attempt_at=moment,
-                status="sent",
-                sent_at=moment,
-            )
+        sent_message(
+            world.session,
+            world.tenant_id,
+            customer.id,
+            moment,
+            channel=Channel.WHATSAPP,
+            address="+5511987654321",
+            key=f"old:{n}:{customer.id}",
+            template="lembrete_atraso",
         )
     plan = world.plan()
     assert reasons_of(plan, customer) == {

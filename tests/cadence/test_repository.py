@@ -29,6 +29,7 @@ from builders import (
     make_receivable,
     make_tenant,
     pay,
+    sent_message,
 )
 
 DAY = date(2026, 11, 24)
@@ -242,7 +243,6 @@ def test_lookups_by_id_span_find_the_ids_at_both_ends(session: Session) -> None:
     from datetime import UTC, datetime
 
     from adimple.cadence.models import CaseStatus, CollectionCase
-    from adimple.messaging.models import OutboxMessage
     from adimple.portfolio.models import Channel
 
     tenant = make_tenant(session)
@@ -274,20 +274,14 @@ def test_lookups_by_id_span_find_the_ids_at_both_ends(session: Session) -> None:
                     opened_on=DAY - timedelta(days=9),
                 )
             )
-        session.add(
-            OutboxMessage(
-                tenant_id=tenant.id,
-                customer_id=customer_id,
-                channel=Channel.EMAIL,
-                address=f"span{n}@example.com",
-                step_key="lembrete_d3",
-                template="lembrete_vencimento",
-                plan_date=moment.date(),
-                idempotency_key=f"span:{n}",
-                scheduled_for=moment,
-                next_attempt_at=moment,
-                status="sent",
-            )
+        sent_message(
+            session,
+            tenant.id,
+            customer_id,
+            moment,
+            channel=Channel.EMAIL,
+            address=f"span{n}@example.com",
+            key=f"span:{n}",
         )
     session.flush()
     conn = session.connection()
