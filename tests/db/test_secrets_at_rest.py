@@ -29,6 +29,10 @@ from adimple.settings import get_settings
 from adimple.tenancy.models import Tenant
 
 WEBHOOK = "https://adimple.example.com/webhooks/pix/adk_1a2b3c4d5e6f_segredo"
+PSP_SECRET = "s3nha-do-psp"
+CHANNEL_SECRETS = {"password": "senha-smtp", "webhook_secret": "assinatura"}
+# What _store writes and what reading it back through the models must give.
+STORED = (PSP_SECRET, WEBHOOK, CHANNEL_SECRETS)
 
 
 def _store(session: Session, tenant: Tenant) -> None:
@@ -38,7 +42,7 @@ def _store(session: Session, tenant: Tenant) -> None:
             pix_key="pix@loja.com.br",
             psp_base_url="https://psp.example.com",
             psp_client_id="cliente",
-            psp_client_secret="s3nha-do-psp",
+            psp_client_secret=PSP_SECRET,
             psp_webhook_url=WEBHOOK,
         )
     )
@@ -48,7 +52,7 @@ def _store(session: Session, tenant: Tenant) -> None:
         channel=Channel.EMAIL,
         provider=ProviderKind.SMTP,
         settings={"host": "smtp.example.com", "from_address": "cobranca@loja.com.br"},
-        secrets={"password": "senha-smtp", "webhook_secret": "assinatura"},
+        secrets=CHANNEL_SECRETS,
         actor="test",
     )
     session.flush()
@@ -87,11 +91,7 @@ def test_the_database_holds_tokens_and_the_application_reads_values(
     assert sorted(stored) == ["password", "webhook_secret"]  # names stay readable
     assert all(v.startswith(TOKEN_PREFIX) for v in stored.values())
     assert Fernet(key.encode()).decrypt(stored["password"].encode()) == b"senha-smtp"
-    assert _read(session, tenant) == (
-        "s3nha-do-psp",
-        WEBHOOK,
-        {"password": "senha-smtp", "webhook_secret": "assinatura"},
-    )
+    assert _read(session, tenant) == STORED
 
 
 def test_rotation_rewrites_every_secret_with_the_new_key(
@@ -111,11 +111,7 @@ def test_rotation_rewrites_every_secret_with_the_new_key(
     counts = rotate_secrets(session.connection())
     assert counts["channel_config.secrets"] >= 1 and counts["billing_settings.psp_client_secret"]
     use_keys(new)  # the old key is gone: everything must read with the new one alone
-    assert _read(session, tenant) == (
-        "s3nha-do-psp",
-        WEBHOOK,
-        {"password": "senha-smtp", "webhook_secret": "assinatura"},
-    )
+    assert _read(session, tenant) == STORED
 
 
 def test_a_secret_no_key_reads_says_so(
