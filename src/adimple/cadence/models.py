@@ -184,7 +184,15 @@ class CollectionCase(IdMixin, TenantMixin, TimestampMixin, Base):
             sqlite_where=text("status IN ('open', 'paused')"),
             postgresql_where=text("status IN ('open', 'paused')"),
         ),
-        Index("ix_collection_case_tenant_status_next", "tenant_id", "status", "next_step_on"),
+        # The customer last: a partition's range is checked in the index, so the daily
+        # selection fetches only its own due cases (migration 0019).
+        Index(
+            "ix_collection_case_tenant_status_next",
+            "tenant_id",
+            "status",
+            "next_step_on",
+            "customer_id",
+        ),
     )
 
     # No foreign keys to customer and título (migration 0016): each new case locked (and
