@@ -768,8 +768,8 @@ def reminder_titulos(
     floor; their reminder segment (the first candidate that matches); and, for those whose
     segment reminds about one of their dates, the customer row and each open título with a
     balance due on such a date. Tens of thousands of candidates a day never leave the
-    database: one statement replaces five that sent and received their ids
-    (docs/benchmarks.md, session 16).
+    database: one statement replaces five that sent and received their ids (docs/
+    benchmarks.md, session 16).
     """
     if not candidates or not reach or not floors:
         return []
