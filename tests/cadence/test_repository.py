@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adimple.cadence import repository as repo
-from adimple.cadence.models import CaseStatus, CollectionCase
 from adimple.cadence.rules import (
     month_starts,
     reminder_candidates,
@@ -227,6 +226,8 @@ def test_reminder_titulos_are_those_the_segment_reminds_about(session: Session) 
 def test_reminder_titulos_leave_customers_in_collection_out(session: Session) -> None:
     """No reminder for a customer with a live case, unless today's planning closed it; none for
     one whose case today's planning opened or kept; and each partition finds only its own."""
+    from adimple.cadence.models import CaseStatus, CollectionCase
+
     tenant = make_tenant(session)
     install_segments(session, tenant, [("preventive", "preventive", 10, "preventiva")])
     version = install_cadence(session, tenant, "padrao", [])
@@ -247,7 +248,18 @@ def test_reminder_titulos_leave_customers_in_collection_out(session: Session) ->
         customer = make_customer(session, tenant, id=customer_id, external_id=f"c{n}")
         make_receivable(session, customer, upcoming)
         if status is not None:
-            _case(session, tenant.id, customer_id, status, version)
+            session.add(
+                CollectionCase(
+                    tenant_id=tenant.id,
+                    customer_id=customer_id,
+                    status=status,
+                    segment="standard",
+                    segment_reason="test",
+                    cadence_version_id=version,
+                    anchor_due_date=DAY - timedelta(days=10),
+                    opened_on=DAY - timedelta(days=9),
+                )
+            )
     session.flush()
     candidates = reminder_candidates(repo.load_segments(session.connection(), tenant.id))
     touched = {ids[1]: False, ids[2]: True, ids[5]: True}
@@ -265,28 +277,6 @@ def test_reminder_titulos_leave_customers_in_collection_out(session: Session) ->
         row.customer[1]
         for row in _titulos(session, tenant, candidates, {0: [upcoming]}, [upcoming])
     } == {"c2", "c3", "c4"}
-
-
-def _case(
-    session: Session,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    status: CaseStatus,
-    version: uuid.UUID,
-) -> None:
-    """A collection case of ``status``, opened ten days ago."""
-    session.add(
-        CollectionCase(
-            tenant_id=tenant_id,
-            customer_id=customer_id,
-            status=status,
-            segment="standard",
-            segment_reason="test",
-            cadence_version_id=version,
-            anchor_due_date=DAY - timedelta(days=10),
-            opened_on=DAY - timedelta(days=9),
-        )
-    )
 
 
 def _titulos(
@@ -341,6 +331,7 @@ def test_lookups_by_id_span_find_the_ids_at_both_ends(session: Session) -> None:
     than the database's would drop them. (SQLite gets no span; the same answers hold.)"""
     from datetime import UTC, datetime
 
+    from adimple.cadence.models import CaseStatus, CollectionCase
     from adimple.portfolio.models import Channel
 
     tenant = make_tenant(session)
@@ -360,7 +351,18 @@ def test_lookups_by_id_span_find_the_ids_at_both_ends(session: Session) -> None:
     for n, (customer_id, status) in enumerate(zip(ids, statuses, strict=True)):
         make_customer(session, tenant, id=customer_id, external_id=f"span-{n}")
         if status is not None:
-            _case(session, tenant.id, customer_id, status, version)
+            session.add(
+                CollectionCase(
+                    tenant_id=tenant.id,
+                    customer_id=customer_id,
+                    status=status,
+                    segment="standard",
+                    segment_reason="test",
+                    cadence_version_id=version,
+                    anchor_due_date=DAY - timedelta(days=10),
+                    opened_on=DAY - timedelta(days=9),
+                )
+            )
         sent_message(
             session,
             tenant.id,
