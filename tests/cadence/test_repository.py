@@ -20,7 +20,7 @@ from adimple.cadence.rules import (
 from adimple.compliance.rules import prescription_limit
 from adimple.db.dialect import uuid_batch
 from adimple.kit.calendar import overdue_cutoff
-from adimple.portfolio.models import Customer, DocumentKind, Receivable, ReceivableStatus
+from adimple.portfolio.models import Customer, DocumentKind, ReceivableStatus
 from builders import (
     add_contact,
     install_cadence,
@@ -35,8 +35,8 @@ from builders import (
 DAY = date(2026, 11, 24)
 
 
-def test_reminder_segments_in_sql_match_the_python_rule_at_every_edge(session: Session) -> None:
-    """Pre-due reminders choose the segment in SQL (``reminder_titulos``); the reference
+def test_reminder_segments_match_the_python_rule_at_every_edge(session: Session) -> None:
+    """Pre-due reminders choose the segment in SQL (``reminder_segments``); the reference
     engine asks ``rules.reminder_segment``. Each customer here sits on one side of one edge
     of a rule, so a condition off by one day, month or flag picks a different segment."""
     tenant = make_tenant(session)
@@ -105,13 +105,10 @@ def test_reminder_segments_in_sql_match_the_python_rule_at_every_edge(session: S
     segments = repo.load_segments(conn, tenant.id)
     candidates = reminder_candidates(segments)
     chronic, loyal = segment_window(segments)
-    ids = list(
-        session.scalars(
-            select(Receivable.customer_id).where(
-                Receivable.tenant_id == tenant.id, Receivable.due_date == upcoming
-            )
-        )
-    )
+    ids = [
+        row[0]
+        for row in repo.reminder_due_dates(conn, tenant.id, [upcoming], repo.Partition(None, None))
+    ]
     window = {
         "cutoff": overdue_cutoff(DAY),
         "prescribed_on": prescription_limit(DAY),
@@ -119,23 +116,7 @@ def test_reminder_segments_in_sql_match_the_python_rule_at_every_edge(session: S
         "loyal_since": same_day_months_back(DAY, loyal),
     }
     features = repo.features(conn, tenant.id, ids, **window)
-
-    def choose(chosen_from: list, floor: int = 0) -> list[repo.ReminderTitulo]:
-        """Every candidate reminds about ``upcoming`` today."""
-        return repo.reminder_titulos(
-            conn,
-            tenant.id,
-            repo.Partition(None, None),
-            chosen_from,
-            {k: [upcoming] for k in range(len(chosen_from))},
-            {upcoming: floor},
-            touched={},
-            day=DAY,
-            **window,
-        )
-
-    choices = choose(candidates)
-    assert all(choice.titulo.due_date == upcoming for choice in choices)
+    choices = repo.reminder_segments(conn, tenant.id, ids, candidates, day=DAY, **window)
     in_sql = {choice.customer_id: candidates[choice.segment].code for choice in choices}
     names = dict(
         session.execute(
@@ -151,13 +132,7 @@ def test_reminder_segments_in_sql_match_the_python_rule_at_every_edge(session: S
     assert in_sql == in_python
     # The customer rows come with the choice: the reminded customers' views are built from
     # them, with their contact points, and no second read of the customer.
-    views = repo.load_reminded(
-        conn,
-        tenant.id,
-        [(choice.customer, choice.in_agreement) for choice in choices],
-        day=DAY,
-        attempts_window_days=7,
-    )
+    views = repo.load_reminded(conn, tenant.id, choices, day=DAY, attempts_window_days=7)
     assert {v.external_id for v in views.values()} == set(expected)
     assert all(names[customer_id] == v.external_id for customer_id, v in views.items())
     loyal_view = views[faithful.id]
@@ -179,129 +154,65 @@ def test_reminder_segments_in_sql_match_the_python_rule_at_every_edge(session: S
     label = {rich.id: "rich", poor.id: "poor"}
     by_balance = {
         label[choice.customer_id]: [big, prevent][choice.segment].code
-        for choice in choose([big, prevent])
-        if choice.customer_id in label
+        for choice in repo.reminder_segments(
+            conn, tenant.id, [rich.id, poor.id], [big, prevent], day=DAY, **window
+        )
     }
     assert by_balance == {"rich": "big", "poor": "preventive"}
     # With a floor of late months (chronic-only reminder dates), the rest stay in SQL.
-    floored = choose(candidates, floor=3)
+    floored = repo.reminder_segments(
+        conn, tenant.id, ids, candidates, day=DAY, min_late_months=3, **window
+    )
     assert [(names[c.customer_id], candidates[c.segment].code) for c in floored] == [
         ("late-3", "late")
     ]
 
 
-def test_reminder_titulos_are_those_the_segment_reminds_about(session: Session) -> None:
-    """A customer's rows are its open títulos with a balance, due on a date its segment's
-    reminders are about today: not another of the dates, not one inside their span, not a
-    paid or settled one; one row per título, oldest due date first."""
+def test_reminder_due_dates_are_a_mask_per_customer_beyond_one_bigint(session: Session) -> None:
+    """Bit k of a customer's mask is ``dates[k]``; more than 62 dates go in groups."""
     tenant = make_tenant(session)
-    install_segments(session, tenant, [("preventive", "preventive", 10, "preventiva")])
-    dates = [DAY + timedelta(days=1), DAY + timedelta(days=3), DAY + timedelta(days=5)]
+    dates = [DAY + timedelta(days=k) for k in range(70)]
     one = make_customer(session, tenant)
-    other = make_customer(session, tenant)  # only on a date no segment reminds about
+    two = make_customer(session, tenant)
+    for k in (0, 5, 65):
+        make_receivable(session, one, dates[k])
+    make_receivable(session, one, dates[5])  # two títulos on one date: one bit
+    make_receivable(session, one, DAY - timedelta(days=1))  # not one of the dates
+    make_receivable(session, two, dates[69], status=ReceivableStatus.PAID)  # not open
+    make_receivable(session, two, dates[1])
+    session.flush()
+
+    masks = dict(
+        repo.reminder_due_dates(session.connection(), tenant.id, dates, repo.Partition(None, None))
+    )
+
+    assert masks == {one.id: 1 | 1 << 5 | 1 << 65, two.id: 1 << 1}
+
+
+def test_reminder_receivables_are_those_due_on_the_dates_with_a_balance(session: Session) -> None:
+    """PostgreSQL is asked for the dates' span (one index descent per customer); a título
+    due inside the span on another day, without a balance, or of a customer not being
+    reminded is still left out."""
+    tenant = make_tenant(session)
+    dates = [DAY + timedelta(days=1), DAY + timedelta(days=5)]
+    one = make_customer(session, tenant)
+    other = make_customer(session, tenant)
     due_first = make_receivable(session, one, dates[0])
-    due_last = make_receivable(session, one, dates[2], "250.10")
-    twice = make_receivable(session, one, dates[2], "10.00")
-    make_receivable(session, one, dates[1])  # inside the span, not reached
-    make_receivable(session, one, dates[2], status=ReceivableStatus.PAID)
+    due_last = make_receivable(session, one, dates[1], "250.10")
+    make_receivable(session, one, DAY + timedelta(days=3))  # inside the span, not a date
+    make_receivable(session, one, dates[1], status=ReceivableStatus.PAID)
     settled = make_receivable(session, one, dates[0])
     settled.balance = Decimal("0.00")  # open, nothing left to pay
-    make_receivable(session, other, dates[1])
+    make_receivable(session, other, dates[0])  # not being reminded
     session.flush()
-    candidates = reminder_candidates(repo.load_segments(session.connection(), tenant.id))
 
-    found = _titulos(session, tenant, candidates, {0: [dates[0], dates[2]]}, dates)
+    found = repo.reminder_receivables(session.connection(), tenant.id, dates, [one.id])
 
-    expected = sorted(
-        [(dates[0], due_first), (dates[2], due_last), (dates[2], twice)],
-        key=lambda pair: (pair[0], pair[1].external_id),
-    )
-    assert [(r.titulo.id, r.titulo.due_date, r.titulo.balance) for r in found] == [
-        (titulo.id, due, titulo.balance) for due, titulo in expected
+    assert list(found) == [one.id]
+    assert [(r.id, r.due_date, r.balance) for r in found[one.id]] == [
+        (due_first.id, dates[0], Decimal("100.00")),
+        (due_last.id, dates[1], Decimal("250.10")),
     ]
-    assert {r.customer_id for r in found} == {one.id}
-    assert {(r.segment, r.customer[1]) for r in found} == {(0, one.external_id)}
-
-
-def test_reminder_titulos_leave_customers_in_collection_out(session: Session) -> None:
-    """No reminder for a customer with a live case, unless today's planning closed it; none for
-    one whose case today's planning opened or kept; and each partition finds only its own."""
-    from adimple.cadence.models import CaseStatus, CollectionCase
-
-    tenant = make_tenant(session)
-    install_segments(session, tenant, [("preventive", "preventive", 10, "preventiva")])
-    version = install_cadence(session, tenant, "padrao", [])
-    upcoming = DAY + timedelta(days=3)
-    ids = [
-        uuid.UUID(text)
-        for text in (
-            "00000000-0000-4000-8000-000000000001",  # live case
-            "3fffffff-ffff-4fff-bfff-ffffffffffff",  # live case, cured today
-            "40000000-0000-4000-8000-000000000000",  # a case opened today
-            "7fffffff-ffff-4fff-bfff-fffffffffffe",  # a cured case (not live)
-            "80000000-0000-4000-8000-000000000000",  # no case
-            "ffffffff-ffff-4fff-bfff-fffffffffffe",  # live case, still live today
-        )
-    ]
-    statuses = [CaseStatus.OPEN, CaseStatus.PAUSED, None, CaseStatus.CURED, None, CaseStatus.OPEN]
-    for n, (customer_id, status) in enumerate(zip(ids, statuses, strict=True)):
-        customer = make_customer(session, tenant, id=customer_id, external_id=f"c{n}")
-        make_receivable(session, customer, upcoming)
-        if status is not None:
-            session.add(
-                CollectionCase(
-                    tenant_id=tenant.id,
-                    customer_id=customer_id,
-                    status=status,
-                    segment="standard",
-                    segment_reason="test",
-                    cadence_version_id=version,
-                    anchor_due_date=DAY - timedelta(days=10),
-                    opened_on=DAY - timedelta(days=9),
-                )
-            )
-    session.flush()
-    candidates = reminder_candidates(repo.load_segments(session.connection(), tenant.id))
-    touched = {ids[1]: False, ids[2]: True, ids[5]: True}
-
-    def reminded(part: repo.Partition) -> set[str]:
-        rows = _titulos(session, tenant, candidates, {0: [upcoming]}, [upcoming], part, touched)
-        return {row.customer[1] for row in rows}
-
-    assert reminded(repo.Partition(None, None)) == {"c1", "c3", "c4"}
-    halves = repo.partitions(2)
-    assert reminded(halves[0]) == {"c1", "c3"}
-    assert reminded(halves[1]) == {"c4"}
-    # Without today's planning, the case cured today is still live.
-    assert {
-        row.customer[1]
-        for row in _titulos(session, tenant, candidates, {0: [upcoming]}, [upcoming])
-    } == {"c2", "c3", "c4"}
-
-
-def _titulos(
-    session: Session,
-    tenant,
-    candidates: list,
-    reach: dict[int, list[date]],
-    dates: list[date],
-    part: repo.Partition | None = None,
-    touched: dict[uuid.UUID, bool] | None = None,
-) -> list[repo.ReminderTitulo]:
-    return repo.reminder_titulos(
-        session.connection(),
-        tenant.id,
-        part or repo.Partition(None, None),
-        candidates,
-        reach,
-        dict.fromkeys(dates, 0),
-        touched=touched or {},
-        day=DAY,
-        cutoff=overdue_cutoff(DAY),
-        prescribed_on=prescription_limit(DAY),
-        late_month_starts=month_starts(DAY, 6),
-        loyal_since=same_day_months_back(DAY, 12),
-    )
 
 
 def test_contact_points_come_from_an_index_only_scan_on_postgresql(session: Session) -> None:
@@ -379,11 +290,13 @@ def test_lookups_by_id_span_find_the_ids_at_both_ends(session: Session) -> None:
     assert live == {ids[0], ids[2], ids[4]}
     assert repo.live_case_customers(conn, tenant.id, [ids[3], ids[1]]) == set()
 
-    reminded = [
-        ((c, f"span-{ids.index(c)}", "SP", False, False, False, False), False)
+    choices = [
+        repo.ReminderChoice(
+            c, 0, False, (c, f"span-{ids.index(c)}", "SP", False, False, False, False)
+        )
         for c in (ids[4], ids[0], ids[3])
     ]
-    views = repo.load_reminded(conn, tenant.id, reminded, day=DAY, attempts_window_days=7)
+    views = repo.load_reminded(conn, tenant.id, choices, day=DAY, attempts_window_days=7)
     assert {views[c].external_id: views[c].history for c in views} == {
         name: [(date(2026, 11, 23), Channel.EMAIL)] for name in ("span-0", "span-3", "span-4")
     }

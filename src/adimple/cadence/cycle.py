@@ -267,75 +267,108 @@ def _plan_reminders(
 ) -> None:
     """Pre-due reminders, per due date, for customers with nothing in collection.
 
-    Every due date any cadence's pre-due step maps to today is known here; the database finds
-    who has a título due on one of them, chooses each customer's segment, and returns the
-    títulos of those whose segment's reminders fall today (:func:`repo.reminder_titulos`).
+    The títulos whose reminder falls today are found by the due-date index (every due date
+    any cadence's pre-due step maps to today); the customers' segments then decide which of
+    those steps apply to them.
     """
-    day = config.day
+    day, tenant_id = config.day, config.tenant_id
     # Only the cadences a customer with nothing overdue can be on have reminders to send.
     candidates = reminder_candidates(config.segments)
-    version_of = [config.versions.get(c.cadence_name) for c in candidates]
-    # The due dates each step reminds about today (step_date(due, step) == day exactly then).
-    step_dues = {
-        vid: [(s, frozenset(due_dates_for(day, s))) for s in pre_due_steps(config.steps, vid)]
-        for vid in {v for v in version_of if v is not None}
+    reachable = {
+        config.versions[s.cadence_name] for s in candidates if s.cadence_name in config.versions
     }
-    reach = {
-        k: frozenset(due for _, dues in step_dues[vid] for due in dues)
-        for k, vid in enumerate(version_of)
-        if vid is not None
-    }
-    reach = {k: dues for k, dues in reach.items() if dues}
+    by_version = {vid: pre_due_steps(config.steps, vid) for vid in reachable}
+    dates = sorted(
+        {d for steps in by_version.values() for s in steps for d in due_dates_for(day, s)}
+    )
+    # Who has a título due on one of those dates (a bit mask over ``dates``), from the
+    # due-date index alone: most candidates get no reminder, and a título's row is read only
+    # for those who do.
+    grouped = dict(repo.reminder_due_dates(conn, tenant_id, dates, part))
+    if not grouped:
+        return
+    # Customers in collection at the end of today hear about their case, not reminders.
+    touched = {s.customer_id: s.live for s in states}
+    live_before = repo.live_case_customers(conn, tenant_id, list(grouped))  # any order
+    eligible = [c for c in grouped if not touched.get(c, c in live_before)]
+    if not eligible:
+        return
     # A customer hears only from the segments whose reminders fall on its títulos' due dates.
     # Where those are all chronic-late-payer segments (the D-5 and D-1 reminders of the
     # default régua: about 60 % of the candidates), the customer needs that many late months
-    # to hear anything, and the database drops the rest before reading their rows: each date's
-    # floor, and a customer's is the lowest of its dates'.
-    floors: dict[date, int] = {}
-    for due in {due for dues in reach.values() for due in dues}:
-        serving = [candidates[k] for k, dues in reach.items() if due in dues]
-        floors[due] = min_late_months(serving) or 0
-    if not floors:
-        return
+    # to hear anything, and SQL drops the rest before their features reach Python.
+    serves: dict[date, set[int]] = defaultdict(set)  # due date → indexes into candidates
+    for index, candidate in enumerate(candidates):
+        version = config.versions.get(candidate.cadence_name)
+        for step in by_version.get(version, []) if version else []:
+            for due in due_dates_for(day, step):
+                serves[due].add(index)
+    by_minimum: dict[int | None, list[uuid.UUID]] = defaultdict(list)
+    minimum_for: dict[int, int | None] = {}  # by due-date mask: a handful of them
+    for customer_id in eligible:
+        mask = grouped[customer_id]
+        if mask not in minimum_for:
+            reach = {i for k, due in enumerate(dates) if mask >> k & 1 for i in serves[due]}
+            minimum_for[mask] = min_late_months([candidates[i] for i in reach])
+        by_minimum[minimum_for[mask]].append(customer_id)
+    # Each customer's segment is chosen in SQL, from the same features a case's would be.
     chronic, loyal = segment_window(config.segments)
-    titulos = repo.reminder_titulos(
-        conn,
-        config.tenant_id,
-        part,
-        candidates,
-        reach,
-        floors,
-        # Customers in collection at the end of today hear about their case, not reminders.
-        touched={s.customer_id: s.live for s in states},
-        day=day,
-        cutoff=config.cutoff,
-        prescribed_on=config.prescribed_on,
-        late_month_starts=month_starts(day, chronic),
-        loyal_since=same_day_months_back(day, loyal),
-    )
-    # By customer (the rows come sorted by customer, due date and external id).
-    by_customer: dict[uuid.UUID, list[repo.ReminderTitulo]] = defaultdict(list)
-    for row in titulos:
-        by_customer[row.customer_id].append(row)
+    segment_of: list[repo.ReminderChoice] = []
+    for minimum, customer_ids in by_minimum.items():
+        segment_of += repo.reminder_segments(
+            conn,
+            tenant_id,
+            customer_ids,
+            candidates,
+            day=day,
+            cutoff=config.cutoff,
+            prescribed_on=config.prescribed_on,
+            late_month_starts=month_starts(day, chronic),
+            loyal_since=same_day_months_back(day, loyal),
+            min_late_months=minimum,
+        )
+    # The due dates each step reminds about today (step_date(due, step) == day exactly then),
+    # and as a mask over ``dates``.
+    step_dues = {
+        vid: [(step, frozenset(due_dates_for(day, step))) for step in steps]
+        for vid, steps in by_version.items()
+    }
+    step_masks = {
+        vid: [sum(1 << k for k, due in enumerate(dates) if due in dues) for _, dues in pairs]
+        for vid, pairs in step_dues.items()
+    }
+    version_of = [config.versions.get(c.cadence_name) for c in candidates]
+    chosen: list[tuple[uuid.UUID, uuid.UUID, list[tuple[StepDef, frozenset[date]]]]] = []
+    choice_of: dict[uuid.UUID, repo.ReminderChoice] = {}
+    for choice in segment_of:
+        version_id = version_of[choice.segment]
+        if version_id is None:
+            continue
+        mask = grouped[choice.customer_id]
+        steps = [
+            pair
+            for pair, step_mask in zip(step_dues[version_id], step_masks[version_id], strict=True)
+            if step_mask & mask
+        ]
+        if steps:
+            chosen.append((choice.customer_id, version_id, steps))
+            choice_of[choice.customer_id] = choice
+    if not chosen:
+        return
+    titulos = repo.reminder_receivables(conn, tenant_id, dates, list(choice_of))
     todo: list[tuple[uuid.UUID, uuid.UUID, StepDef, list[ReceivableView]]] = []
-    for customer_id, rows in by_customer.items():
-        version_id = version_of[rows[0].segment]
-        assert version_id is not None  # reach has only segments with a version
-        for step, dues in step_dues[version_id]:
-            receivables = [r.titulo for r in rows if r.titulo.due_date in dues]
-            if receivables:
+    for customer_id, version_id, steps in chosen:
+        for step, step_due in steps:
+            receivables = [r for r in titulos.get(customer_id, ()) if r.due_date in step_due]
+            if receivables:  # none when the títulos due that day have no balance left
                 todo.append((customer_id, version_id, step, receivables))
     # Contact points, opt-outs and history only for those who do get one.
-    missing = [
-        (rows[0].customer, rows[0].in_agreement)
-        for customer_id, rows in by_customer.items()
-        if customer_id not in views
-    ]
+    missing = list({c: choice_of[c] for c, _, _, _ in todo if c not in views}.values())
     if missing:
         views.update(
             repo.load_reminded(
                 conn,
-                config.tenant_id,
+                tenant_id,
                 missing,
                 day=day,
                 attempts_window_days=config.policy.attempts_window_days,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -28,6 +28,8 @@ from sqlalchemy import (
     Uuid,
     and_,
     bindparam,
+    case,
+    func,
     or_,
     select,
     text,
@@ -319,6 +321,37 @@ def last_run(conn: Connection, tenant_id: uuid.UUID, day: date) -> LastRun | Non
     return LastRun(row.run_date, overdue_cutoff(row.run_date), row.started_at)
 
 
+def reminder_due_dates(
+    conn: Connection, tenant_id: uuid.UUID, due_dates: Sequence[date], part: Partition
+) -> list[tuple[uuid.UUID, int]]:
+    """Who may get a pre-due reminder today: (customer id, which of ``due_dates`` they have
+    an open título on, as a bit mask — bit k for ``due_dates[k]``).
+
+    Customer and due date are both in the due-date index, so this reads the index alone
+    (PostgreSQL: an index-only scan); a título's row is read only for the customers who do get
+    a reminder (:func:`reminder_receivables`), where a zero balance is also judged. The mask is
+    a ``SUM(DISTINCT …)`` of powers of two (both databases have it; SQLite has no ``BIT_OR``):
+    one row per customer and no date objects for tens of thousands of candidates.
+    """
+    masks: dict[uuid.UUID, int] = defaultdict(int)
+    # Bits fit a BIGINT 62 dates at a time; a day has a handful.
+    for offset in range(0, len(due_dates), 62):
+        group = list(due_dates[offset : offset + 62])
+        bit = case(*((Receivable.due_date == due, 1 << k) for k, due in enumerate(group)))
+        for customer_id, mask in conn.execute(
+            select(Receivable.customer_id, func.sum(bit.distinct()))
+            .where(
+                Receivable.tenant_id == tenant_id,
+                Receivable.status == ReceivableStatus.OPEN,
+                Receivable.due_date.in_(group),
+                part.clause(Receivable.customer_id),
+            )
+            .group_by(Receivable.customer_id)
+        ).all():
+            masks[customer_id] |= int(mask) << offset
+    return list(masks.items())
+
+
 def _titulo_columns() -> tuple[Any, ...]:
     """A título as the planner reads it: customer, id, external id, due date, centavos."""
     return (
@@ -328,6 +361,47 @@ def _titulo_columns() -> tuple[Any, ...]:
         Receivable.due_date,
         _raw(Receivable.balance, BigInteger),
     )
+
+
+def reminder_receivables(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    due_dates: Sequence[date],
+    customer_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, list[ReceivableView]]:
+    """The open títulos with a balance due on one of ``due_dates``, of the customers being
+    reminded, by customer (the customer index): oldest due date first."""
+    found: dict[uuid.UUID, list[ReceivableView]] = defaultdict(list)
+    if not due_dates:
+        return found
+    wanted = frozenset(due_dates)
+    if is_postgres(conn):
+        # The dates' span, not the list: with two arrays in the index condition (customers
+        # and dates) PostgreSQL 15 descends the index once per pair — 13 dates × 3,400
+        # customers, 50,000 buffers for 3,200 rows in a 10M partition, three to four times the
+        # time of one descent per customer over the span (docs/benchmarks.md, session 13).
+        # The few títulos due inside the span on another day are dropped below.
+        on_dates = Receivable.due_date.between(min(due_dates), max(due_dates))
+    else:
+        on_dates = Receivable.due_date.in_(list(due_dates))
+    for chunk in chunks(customer_ids, id_chunk_size(conn)):
+        # .all(): one fetch of the whole result, not a driver call per row.
+        for customer_id, receivable_id, external_id, due_date, cents in conn.execute(
+            select(*_titulo_columns())
+            .where(
+                Receivable.tenant_id == tenant_id,
+                uuid_in(conn, Receivable.customer_id, chunk),
+                Receivable.status == ReceivableStatus.OPEN,
+                on_dates,
+                Receivable.balance > Decimal("0.00"),
+            )
+            .order_by(Receivable.customer_id, Receivable.due_date, Receivable.external_id)
+        ).all():
+            if due_date in wanted:
+                found[customer_id].append(
+                    ReceivableView(receivable_id, external_id, due_date, from_cents(cents))
+                )
+    return found
 
 
 def live_case_customers(
@@ -584,13 +658,15 @@ def _fill_contacts(
         view.history.append((local, _CHANNELS[channel]))
 
 
-def _profile_columns(conn: Connection, late_month_starts: Sequence[date]) -> tuple[str, str]:
-    """The per-customer aggregates behind segment features, over títulos ``x`` grouped by
-    customer (see :func:`features`): their select list (``x.customer_id`` first), and the
-    late-months expression on its own (a ``HAVING`` of :func:`reminder_titulos` uses it)."""
+def _profile_sql(
+    conn: Connection, late_month_starts: Sequence[date], min_late_months: int | None
+) -> str:
+    """The per-customer aggregate behind segment features, over ``:ids`` (see
+    :func:`features`); with ``min_late_months``, only customers with that many late months."""
     late_days = days_between_sql(conn, "x.last_paid_on", "x.due_date")
     paid_late = f"(x.status = 'paid' AND x.last_paid_on IS NOT NULL AND {late_days} > :grace)"
     overdue_now = "(x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff)"
+    ids_clause = "x.customer_id = ANY(:ids)" if is_postgres(conn) else "x.customer_id IN :ids"
     # One MAX per month of the window rather than COUNT(DISTINCT month): a distinct aggregate
     # sorts each group's values on its own, on both databases — per customer, tens of
     # thousands of small sorts a day.
@@ -600,23 +676,26 @@ def _profile_columns(conn: Connection, late_month_starts: Sequence[date]) -> tup
         f"{overdue_now}) THEN 1 ELSE 0 END)"
         for k in months
     )
+    having = "" if min_late_months is None else f" HAVING ({late_months}) >= :min_late"
     # Every column read here is in ix_receivable_customer_profile, and each título carries its
     # latest payment date (kept by triggers on payment): an index-only scan, no heap and no
     # payment lookups.
-    columns = (
-        "x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
+    return (
+        "SELECT x.customer_id, MIN(x.issue_date) AS first_issue, MIN(x.due_date) AS first_due, "
         "SUM(CASE WHEN x.status = 'open' AND x.balance_cents > 0 AND x.due_date <= :cutoff "
         "AND x.due_date > :prescribed THEN x.balance_cents ELSE 0 END) AS overdue_cents, "
         f"({late_months}) AS late_months, "
         f"SUM(CASE WHEN x.due_date >= :loyal_since AND {paid_late} THEN 1 ELSE 0 END) "
         "AS paid_late_recent, "
         "MAX(CASE WHEN x.last_paid_on IS NOT NULL THEN 1 ELSE 0 END) AS ever_paid, "
-        "MAX(CASE WHEN x.status = 'agreement' THEN 1 ELSE 0 END) AS in_agreement"
+        "MAX(CASE WHEN x.status = 'agreement' THEN 1 ELSE 0 END) AS in_agreement "
+        f"FROM receivable AS x WHERE x.tenant_id = :t AND {ids_clause} GROUP BY x.customer_id"
+        f"{having}"
     )
-    return columns, f"({late_months})"
 
 
 def _profile_params(
+    conn: Connection,
     tenant_id: uuid.UUID,
     *,
     cutoff: date,
@@ -624,9 +703,10 @@ def _profile_params(
     late_month_starts: Sequence[date],
     loyal_since: date,
 ) -> list[Any]:
-    """The parameters of :func:`_profile_columns` and of the tenant (``:t``)."""
+    """The parameters of :func:`_profile_sql` (its ``:min_late`` aside)."""
     return [
         bindparam("t", tenant_id, type_=Uuid()),
+        uuid_param(conn, "ids"),
         bindparam("cutoff", cutoff, type_=Date()),
         bindparam("prescribed", prescribed_on, type_=Date()),
         *(bindparam(f"m{k}", start, type_=Date()) for k, start in enumerate(late_month_starts)),
@@ -646,26 +726,20 @@ def features(
     loyal_since: date,
 ) -> dict[uuid.UUID, CustomerFeatures]:
     """Segment features of customers opening a case, aggregated in SQL."""
-    columns, _ = _profile_columns(conn, late_month_starts)
-    ids_clause = "= ANY(:ids)" if is_postgres(conn) else "IN :ids"
-    # The customer range is repeated on the customer side: joined to the aggregate alone,
-    # PostgreSQL estimates the groups from the títulos and hash-joins a scan of every customer
-    # of the tenant.
-    stmt = text(
-        f"SELECT f.*, CASE WHEN {_BUSINESS_SQL} THEN 1 ELSE 0 END AS is_business "
-        f"FROM (SELECT {columns} FROM receivable AS x "
-        f"WHERE x.tenant_id = :t AND x.customer_id {ids_clause} GROUP BY x.customer_id) AS f "
-        f"JOIN customer AS c ON c.id = f.customer_id "
-        f"WHERE c.tenant_id = :t AND c.id {ids_clause}"
-    ).bindparams(
+    sql = _joined_to_customer(
+        conn,
+        f"f.*, CASE WHEN {_BUSINESS_SQL} THEN 1 ELSE 0 END AS is_business",
+        _profile_sql(conn, late_month_starts, None),
+    )
+    stmt = text(sql).bindparams(
         *_profile_params(
+            conn,
             tenant_id,
             cutoff=cutoff,
             prescribed_on=prescribed_on,
             late_month_starts=late_month_starts,
             loyal_since=loyal_since,
         ),
-        uuid_param(conn, "ids"),
         *_business_params(),
     )
     result: dict[uuid.UUID, CustomerFeatures] = {}
@@ -694,9 +768,24 @@ def _business_params() -> list[Any]:
     ]
 
 
+def _joined_to_customer(conn: Connection, columns: str, profile_sql: str) -> str:
+    """``columns`` of :func:`_profile_sql`'s rows (``f.``) joined to their customer (``c.``).
+
+    The customer range is repeated on the customer side: joined to the aggregate alone,
+    PostgreSQL estimates the groups from the títulos and hash-joins a scan of every customer
+    of the tenant.
+    """
+    ids_clause = "c.id = ANY(:ids)" if is_postgres(conn) else "c.id IN :ids"
+    return (
+        f"SELECT {columns} FROM ({profile_sql}) AS f "
+        f"JOIN customer AS c ON c.id = f.customer_id "
+        f"WHERE c.tenant_id = :t AND {ids_clause}"
+    )
+
+
 def _segment_sql(segment: SegmentDef, day: date, k: int) -> tuple[str, list[Any]]:
-    """:func:`adimple.cadence.rules._matches` as a condition on :func:`_profile_columns`'
-    aggregates (``f.``) and the customer row (``c.``), so pre-due reminders can choose segments in
+    """:func:`adimple.cadence.rules._matches` as a condition on :func:`_profile_sql`'s
+    columns (``f.``) and the customer row (``c.``), so pre-due reminders can choose segments in
     the database. The two must agree: the reference-equivalence property test runs the
     Python rule (reference engine) against this one (set-based engine) on random segments."""
     params = segment.params
@@ -728,168 +817,110 @@ def _segment_sql(segment: SegmentDef, day: date, k: int) -> tuple[str, list[Any]
     return "1 = 0", []
 
 
-class ReminderTitulo(NamedTuple):
-    """A título a pre-due reminder is about today, with its customer's reminder segment and
-    the customer's row, as :func:`reminder_titulos` finds them."""
+class ReminderChoice(NamedTuple):
+    """A customer's pre-due reminder segment, as :func:`reminder_segments` chose it."""
 
     customer_id: uuid.UUID
     segment: int  # index into the candidate segments
     in_agreement: bool
     customer: tuple[Any, ...]  # the customer's _VIEW_COLUMNS, for load_reminded
-    titulo: ReceivableView
 
 
-def reminder_titulos(
+def reminder_segments(
     conn: Connection,
     tenant_id: uuid.UUID,
-    part: Partition,
+    customer_ids: Sequence[uuid.UUID],
     candidates: Sequence[SegmentDef],
-    reach: Mapping[int, Collection[date]],
-    floors: Mapping[date, int],
     *,
-    touched: Mapping[uuid.UUID, bool],
     day: date,
     cutoff: date,
     prescribed_on: date,
     late_month_starts: Sequence[date],
     loyal_since: date,
-) -> list[ReminderTitulo]:
-    """The títulos the pre-due reminders of one partition are about today, in one statement.
+    min_late_months: int | None = None,
+) -> list[ReminderChoice]:
+    """Which of ``candidates`` each customer hears pre-due reminders from (the first that
+    matches, as :func:`adimple.cadence.rules.reminder_segment`), decided in SQL, for those
+    with one — with the customer row the statement reads anyway, for :func:`load_reminded`.
 
-    ``reach`` maps a candidate segment (its index in ``candidates``, the order
-    :func:`adimple.cadence.rules.reminder_segment` tries them in) to the due dates its
-    reminders today are about; ``floors`` maps each of those dates to the late months a
-    customer must have to hear about it at all (0: none; see ``cycle._plan_reminders``).
-    ``touched`` is the partition's cases after today's planning (customer → still live).
-
-    In the database, from the due-date index to the rows: the customers with an open título
-    due on one of the dates; those not in collection (no live case, or one closed today);
-    their segment features (the profile index), dropping first those short of the date's
-    floor; their reminder segment (the first candidate that matches); and, for those whose
-    segment reminds about one of their dates, the customer row and each open título with a
-    balance due on such a date. Tens of thousands of candidates a day never leave the
-    database: one statement replaces five that sent and received their ids (docs/
-    benchmarks.md, session 16).
+    A day has tens of thousands of reminder candidates and most get nothing: their features
+    and customer rows stay in the database. With ``min_late_months`` (see ``_plan_reminders``)
+    the customers with fewer late months are dropped first, by the aggregate alone: joined
+    to the customer row in the same statement, PostgreSQL cannot know how few groups pass
+    and reads every candidate's customer row first (3,400 rows read for 130 kept, a third of
+    the statement's time at 10M títulos).
     """
-    if not candidates or not reach or not floors:
+    if not candidates:
         return []
-    postgres = is_postgres(conn)
-    columns, late_months = _profile_columns(conn, late_month_starts)
     params = _profile_params(
+        conn,
         tenant_id,
         cutoff=cutoff,
         prescribed_on=prescribed_on,
         late_month_starts=late_month_starts,
         loyal_since=loyal_since,
     )
-    dates = sorted(floors)
-    params += [bindparam(f"d{k}", due, type_=Date()) for k, due in enumerate(dates)]
-    floor_rows = ", ".join(f"(:d{k}, :fl{k})" for k in range(len(dates)))
-    params += [bindparam(f"fl{k}", floors[due], type_=Integer()) for k, due in enumerate(dates)]
-    pairs = [(k, due) for k in sorted(reach) for due in sorted(reach[k])]
-    reach_rows = ", ".join(f"(:hs{n}, :d{dates.index(due)})" for n, (_, due) in enumerate(pairs))
-    params += [bindparam(f"hs{n}", k, type_=Integer()) for n, (k, _) in enumerate(pairs)]
+    ids = list(dict.fromkeys(customer_ids))
+    if min_late_months is not None:
+        ids = _late_enough(conn, ids, late_month_starts, params, min_late_months)
     whens: list[str] = []
     for k, segment in enumerate(candidates):
         condition, extra = _segment_sql(segment, day, k)
         whens.append(f"WHEN {condition} THEN {k}")
         known = {p.key for p in params}  # two business segments share their parameters
         params.extend(p for p in extra if p.key not in known)
-    # The partition's customers (their títulos due on the dates come from the due-date index,
-    # whose last column is the customer).
-    mine = []
-    if part.lo is not None:
-        mine.append("AND r.customer_id >= :lo")
-        params.append(bindparam("lo", part.lo, type_=Uuid()))
-    if part.hi is not None:
-        mine.append("AND r.customer_id < :hi")
-        params.append(bindparam("hi", part.hi, type_=Uuid()))
-    # Not in collection at the end of today: no live case before today's planning, or one
-    # that today's planning closed; and none that it opened or kept.
-    live = [c for c, still in touched.items() if still]
-    closed = [c for c, still in touched.items() if not still]
-    in_clause = "= ANY(:{})" if postgres else "IN :{}"
-    eligible = (
-        # Literal statuses, as in the unique live-case index's predicate.
-        "NOT EXISTS (SELECT 1 FROM collection_case AS k WHERE k.tenant_id = :t "
-        "AND k.customer_id = d.customer_id AND k.status IN ('open', 'paused'))"
-    )
-    if closed:
-        eligible = f"(d.customer_id {in_clause.format('closed')} OR {eligible})"
-        params.append(_id_list(conn, "closed", closed))
-    if live:
-        eligible += f" AND NOT (d.customer_id {in_clause.format('live')})"
-        params.append(_id_list(conn, "live", live))
-    view_columns = ", ".join(f"c.{column.key}" for column in _VIEW_COLUMNS[1:])
-    date_list = ", ".join(f":d{k}" for k in range(len(dates)))
-    # PostgreSQL: the dates' span, one index descent per customer (with the list it descends
-    # once per date); the reach then keeps the títulos due on the segment's dates.
-    on_dates = f"r.due_date IN ({date_list})"
-    if postgres:
-        on_dates = f"r.due_date BETWEEN :d0 AND :d{len(dates) - 1}"
-    sql = (
-        f"WITH floors (due_date, floor) AS (VALUES {floor_rows}), "
-        f"reach (segment, due_date) AS (VALUES {reach_rows}), "
-        # Who has an open título due on one of the dates: the due-date index alone.
-        "due AS (SELECT r.customer_id, MIN(fl.floor) AS floor FROM receivable AS r "
-        "JOIN floors AS fl ON fl.due_date = r.due_date "
-        "WHERE r.tenant_id = :t AND r.status = 'open' "
-        f"AND r.due_date IN ({date_list}) "
-        f"{' '.join(mine)} GROUP BY r.customer_id), "
-        # Their features, by customer from the profile index; a customer short of the
-        # floor (a chronic-late-payer date) is dropped before its row is read.
-        f"f AS (SELECT {columns} FROM due AS d "
-        "JOIN receivable AS x ON x.tenant_id = :t AND x.customer_id = d.customer_id "
-        f"WHERE {eligible} GROUP BY x.customer_id HAVING {late_months} >= MIN(d.floor)), "
-        f"s AS (SELECT f.customer_id, CASE {' '.join(whens)} END AS segment, f.in_agreement, "
-        f"{view_columns} FROM f JOIN customer AS c ON c.id = f.customer_id "
-        "WHERE c.tenant_id = :t) "
-        "SELECT s.*, r.id, r.external_id, r.due_date, r.balance_cents FROM s "
-        "JOIN receivable AS r ON r.tenant_id = :t AND r.customer_id = s.customer_id "
-        f"AND r.status = 'open' AND {on_dates} AND r.balance_cents > 0 "
-        "WHERE EXISTS (SELECT 1 FROM reach AS h "
-        "WHERE h.segment = s.segment AND h.due_date = r.due_date) "
-        "ORDER BY s.customer_id, r.due_date, r.external_id"
-    )
-    found: list[ReminderTitulo] = []
-    width = len(_VIEW_COLUMNS)
-    for row in conn.execute(text(sql).bindparams(*params)).all():
-        customer_id = _as_uuid(row[0])
-        receivable_id, external_id, due_date, cents = row[2 + width :]
-        found.append(
-            ReminderTitulo(
-                customer_id,
-                int(row[1]),
-                bool(row[2]),
-                (customer_id, *row[3 : 2 + width]),
-                ReceivableView(
-                    _as_uuid(receivable_id), external_id, _as_date(due_date), from_cents(cents)
-                ),
-            )
+    stmt = text(
+        _joined_to_customer(
+            conn,
+            f"f.customer_id, CASE {' '.join(whens)} END AS segment, f.in_agreement, "
+            + ", ".join(f"c.{column.key}" for column in _VIEW_COLUMNS[1:]),
+            _profile_sql(conn, late_month_starts, None),
         )
+    ).bindparams(*params)
+    found: list[ReminderChoice] = []
+    for chunk in chunks(ids, id_chunk_size(conn)):
+        for row in conn.execute(stmt, {"ids": uuid_batch(conn, chunk)}).all():
+            if row[1] is not None:
+                customer_id = _as_uuid(row[0])
+                found.append(
+                    ReminderChoice(customer_id, int(row[1]), bool(row[2]), (customer_id, *row[3:]))
+                )
     return found
 
 
-def _id_list(conn: Connection, name: str, ids: Sequence[uuid.UUID]) -> Any:
-    """A list of ids as the ``:name`` of textual SQL (see :func:`uuid_param`)."""
-    if is_postgres(conn):
-        return bindparam(name, uuid_batch(conn, ids), type_=uuid_param(conn, name).type)
-    return bindparam(name, list(ids), expanding=True, type_=Uuid())
+def _late_enough(
+    conn: Connection,
+    customer_ids: list[uuid.UUID],
+    late_month_starts: Sequence[date],
+    params: list[Any],
+    min_late_months: int,
+) -> list[uuid.UUID]:
+    """Those of ``customer_ids`` late in at least ``min_late_months`` months of the window
+    (``params``: :func:`_profile_params`)."""
+    stmt = text(
+        f"SELECT f.customer_id FROM ({_profile_sql(conn, late_month_starts, min_late_months)}) AS f"
+    ).bindparams(*params, bindparam("min_late", min_late_months, type_=Integer()))
+    kept: list[uuid.UUID] = []
+    for chunk in chunks(customer_ids, id_chunk_size(conn)):
+        kept += (
+            _as_uuid(c)
+            for c in conn.execute(stmt, {"ids": uuid_batch(conn, chunk)}).scalars().all()
+        )
+    return kept
 
 
 def load_reminded(
     conn: Connection,
     tenant_id: uuid.UUID,
-    reminded: Sequence[tuple[tuple[Any, ...], bool]],
+    reminded: Sequence[ReminderChoice],
     *,
     day: date,
     attempts_window_days: int,
 ) -> dict[uuid.UUID, CustomerView]:
-    """The planner's views of customers getting a pre-due reminder, from their rows (read with
-    the segment: :func:`reminder_titulos`) and whether a título of theirs is in an agreement,
-    with contact points, opt-outs and recent attempts (no overdue títulos: they have none in
-    collection)."""
-    views = {row[0]: _view(row, in_agreement) for row, in_agreement in reminded}
+    """The planner's views of customers getting a pre-due reminder: the customer row (read
+    with the segment), contact points, opt-outs and recent attempts (no overdue títulos: they
+    have none in collection)."""
+    views = {c.customer_id: _view(c.customer, c.in_agreement) for c in reminded}
     for ids_chunk in chunks(list(views), id_chunk_size(conn)):
         _fill_contacts(
             conn,
