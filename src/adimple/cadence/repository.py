@@ -1,10 +1,11 @@
 """The daily cycle's SQL: select only what has something due, load it in bulk, write it back.
 
-Selection goes through indexes — ``collection_case (tenant_id, status, next_step_on)`` for
-the cases with a step due and ``receivable (tenant_id, status, due_date)`` for newly overdue
-títulos and pre-due reminders — so a day's work is proportional to what is due, not to the
-size of the portfolio. Everything is scoped by tenant and by a customer-id range (the
-partition one transaction handles).
+Selection goes through indexes — ``collection_case (tenant_id, status, next_step_on,
+customer_id)`` for the cases with a step due and ``receivable (tenant_id, status, due_date,
+customer_id)`` for newly overdue títulos and pre-due reminders — so a day's work is
+proportional to what is due, not to the size of the portfolio. Everything is scoped by tenant
+and by a customer-id range (the partition one transaction handles), which both indexes check
+in their last column.
 """
 
 from __future__ import annotations
