@@ -60,6 +60,7 @@ from adimple.cadence.rules import (
 )
 from adimple.compliance.rules import ContactPointFacts, CustomerFacts
 from adimple.db.dialect import (
+    UuidArray,
     days_between_sql,
     id_chunk_size,
     is_postgres,
@@ -427,7 +428,7 @@ def live_case_customers(
     return found
 
 
-def id_span(conn: Connection, column: Any, ids: Sequence[uuid.UUID]) -> Any:
+def id_span(conn: Connection, column: Any, ids: Sequence[uuid.UUID] | UuidArray) -> Any:
     """PostgreSQL: ``column`` between the least and the greatest of ``ids`` — the range a
     partition's ids fall in, as an index condition beside the id list.
 
@@ -442,7 +443,8 @@ def id_span(conn: Connection, column: Any, ids: Sequence[uuid.UUID]) -> Any:
     """
     if not is_postgres(conn):
         return true()
-    return column.between(min(ids), max(ids))
+    values = ids.ids if isinstance(ids, UuidArray) else ids
+    return column.between(min(values), max(values))
 
 
 # --- loading customers ------------------------------------------------------------------------
@@ -516,7 +518,7 @@ def load_customers(
                 views[customer_id].overdue.append(
                     ReceivableView(receivable_id, external_id, due_date, from_cents(cents))
                 )
-        _fill_contacts(conn, tenant_id, chunk, ids_chunk, views, day, attempts_window_days)
+        _fill_contacts(conn, tenant_id, chunk, views, day, attempts_window_days)
         for b in conn.execute(
             select(
                 CreditBureauRecord.id,
@@ -622,13 +624,12 @@ def _fill_contacts(
     conn: Connection,
     tenant_id: uuid.UUID,
     chunk: Any,
-    ids: Sequence[uuid.UUID],
     views: dict[uuid.UUID, CustomerView],
     day: date,
     attempts_window_days: int,
 ) -> None:
     """Contact points, opt-outs and the attempts the frequency cap counts, for one batch
-    (``ids``, and ``chunk``: the same ids as a :func:`uuid_batch`)."""
+    (``chunk``: a :func:`uuid_batch`)."""
     since = datetime.combine(day - timedelta(days=attempts_window_days + 1), time(0), UTC)
     for p in conn.execute(contact_points_query(conn, tenant_id, chunk)).all():
         views[p[0]].points.append(
@@ -648,7 +649,7 @@ def _fill_contacts(
         .where(
             OutboxMessage.tenant_id == tenant_id,
             uuid_in(conn, OutboxMessage.customer_id, chunk),
-            id_span(conn, OutboxMessage.customer_id, ids),
+            id_span(conn, OutboxMessage.customer_id, chunk),
             OutboxMessage.scheduled_for >= since,
             OutboxMessage.status.not_in([OutboxStatus.CANCELLED, OutboxStatus.FAILED]),
         )
@@ -924,13 +925,7 @@ def load_reminded(
     views = {c.customer_id: _view(c.customer, c.in_agreement) for c in reminded}
     for ids_chunk in chunks(list(views), id_chunk_size(conn)):
         _fill_contacts(
-            conn,
-            tenant_id,
-            uuid_batch(conn, ids_chunk),
-            ids_chunk,
-            views,
-            day,
-            attempts_window_days,
+            conn, tenant_id, uuid_batch(conn, ids_chunk), views, day, attempts_window_days
         )
     return views
 

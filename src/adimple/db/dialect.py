@@ -163,12 +163,14 @@ class UuidArray:
     that takes the batch: the daily cycle sends each partition's tens of thousands of
     customer ids to six or seven queries, and psycopg dumped every id of every list again
     (a tenth of a worker's CPU at 10M títulos). Its dumper sends the bytes typed as
-    ``uuid[]``, so the server plans exactly as for a list of ``UUID``."""
+    ``uuid[]``, so the server plans exactly as for a list of ``UUID``. The ids stay at hand
+    (``ids``) for what is asked of them beside the list, such as their span."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "ids")
 
     def __init__(self, ids: Sequence[Any]) -> None:
         self.data = uuid_array_bytes(ids)
+        self.ids = ids
 
 
 _NULL_ELEMENT = b"\xff\xff\xff\xff"  # length -1

@@ -7,8 +7,9 @@ at 10M títulos) and kept an eighth of them. With the customer as the index's la
 range is checked in the index, and only the partition's own cases are fetched: the day's page
 reads of ``collection_case`` fell from 13,100–14,100 to 7,500 (docs/benchmarks.md, session 16).
 
-Built under a name of its own, then renamed (as 0017): the build holds a ``SHARE`` lock, reads
-go on and only the drop and the rename need the table to themselves.
+On PostgreSQL it is built under a name of its own, then renamed (as 0017): the build holds a
+``SHARE`` lock, reads go on and only the drop and the rename need the table to themselves.
+SQLite, which cannot rename an index, drops and builds it in the migration's transaction.
 
 Revision ID: 0019_due_case_customer
 Revises: 0018_secrets_at_rest
@@ -28,13 +29,13 @@ NAME = "ix_collection_case_tenant_status_next"
 
 
 def _replace(columns: list[str]) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        op.drop_index(NAME, table_name="collection_case")
+        op.create_index(NAME, "collection_case", columns)
+        return
     op.create_index(f"{NAME}_new", "collection_case", columns)
     op.drop_index(NAME, table_name="collection_case")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"ALTER INDEX {NAME}_new RENAME TO {NAME}")
-    else:  # SQLite cannot rename an index: build it again under its name
-        op.create_index(NAME, "collection_case", columns)
-        op.drop_index(f"{NAME}_new", table_name="collection_case")
+    op.execute(f"ALTER INDEX {NAME}_new RENAME TO {NAME}")
 
 
 def upgrade() -> None:
